@@ -1,0 +1,25 @@
+// npm run token -- [<did>] [--service] [--ttl <s>]: a development token signed with JWT_SECRET.
+import { createSecretKey } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { isDid } from '../src/config.js';
+import { cliConfig, fail, parseArgs } from './cli.js';
+
+export const DEV_USER_DID = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa';
+
+const { flags, values, positionals } = parseArgs(process.argv.slice(2), { flags: ['service'], values: ['ttl'], positionals: 1 });
+const config = cliConfig();
+if (config.jwt.secret === null) fail('npm run token signs with JWT_SECRET; this configuration verifies with a public key instead');
+let did = positionals[0] ?? DEV_USER_DID;
+if (flags.has('service')) {
+  if (positionals[0] !== undefined) fail('give either a DID or --service, not both', 2);
+  const first = config.serviceDids[0];
+  if (first === undefined) fail('--service needs SERVICE_DIDS');
+  did = first;
+}
+if (!isDid(did)) fail(`"${did}" is not a DID (did:plc:<24 base32 chars> or did:web:<host>)`, 2);
+const ttl = Number(values.get('ttl') ?? 3600);
+if (!Number.isInteger(ttl) || ttl < 1 || ttl > 30 * 24 * 3600) fail('--ttl must be whole seconds between 1 and 2592000', 2);
+
+let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(did).setAudience(config.jwt.audience).setIssuedAt().setExpirationTime(`${ttl}s`);
+if (config.jwt.issuer !== null) jwt = jwt.setIssuer(config.jwt.issuer);
+process.stdout.write(`${await jwt.sign(createSecretKey(Buffer.from(config.jwt.secret, 'utf8')))}\n`);

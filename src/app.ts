@@ -1,0 +1,43 @@
+// The Koa application: middleware order and the routers. No I/O happens here.
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { AppContext } from './context.js';
+import { jsonBody } from './http/body.js';
+import { cors } from './http/cors.js';
+import { errorHandler } from './http/error-handler.js';
+import { buildOpenApi } from './http/openapi.js';
+import { mountRoutes, type RouteDef } from './http/route.js';
+import { apiRoutes } from './http/routes/index.js';
+import { opsRoutes } from './http/routes/ops.js';
+
+export const API_VERSION = '1.0.0';
+
+export function createApp(app: AppContext): Koa {
+  const koa = new Koa({ proxy: false });
+  koa.silent = true; // errors are logged by the error handler, with the request they belong to
+  const api = apiRoutes();
+  let document: unknown;
+  const all: RouteDef[] = [...api, ...opsRoutes(() => (document ??= buildOpenApi(all, API_VERSION)))];
+  const router = new Router();
+  mountRoutes(router, app, all);
+
+  // Outermost, so it sees the status the error handler settles on.
+  koa.use(async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      app.metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      app.metrics.httpDuration.observe({ method: ctx.method, route }, seconds);
+      app.log.debug({ method: ctx.method, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, did: ctx.state.caller?.did || undefined }, 'request');
+    }
+  });
+  koa.use(errorHandler(app.log));
+  koa.use(cors(app.config.corsOrigins));
+  koa.use(jsonBody);
+  koa.use(router.routes());
+  koa.use(router.allowedMethods());
+  return koa;
+}

@@ -1,0 +1,263 @@
+// The only module that reads process.env. Everything else receives a frozen Config.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+export type NodeEnv = 'development' | 'production' | 'test';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface StoreConfig {
+  /** null: run the local R2 emulator (development only). */
+  endpoint: string | null;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+  forcePathStyle: boolean;
+}
+
+export interface JwtConfig {
+  secret: string | null;
+  jwksUrl: string | null;
+  publicKey: string | null;
+  issuer: string | null;
+  audience: string;
+}
+
+export interface Config {
+  nodeEnv: NodeEnv;
+  port: number;
+  host: string;
+  dataDir: string;
+  /** null: run an embedded PostgreSQL (development only). */
+  databaseUrl: string | null;
+  store: StoreConfig;
+  jwt: JwtConfig;
+  serviceDids: readonly string[];
+  membership: 'enforce' | 'off';
+  maxMessageBytes: number;
+  multipartThresholdBytes: number;
+  partSizeBytes: number;
+  maxRecipients: number;
+  uploadUrlTtlSeconds: number;
+  commitWindowSeconds: number;
+  downloadUrlTtlSeconds: number;
+  retentionDays: number;
+  deleteAfterAck: boolean;
+  /** null: the server does not schedule reconciliation. */
+  reconcileCron: string | null;
+  maxPendingUploads: number;
+  corsOrigins: readonly string[];
+  logLevel: LogLevel;
+}
+
+/** Development-only secrets: production refuses to start while any of these is in use. */
+export const DEV_JWT_SECRET = 'dev-only-jwt-secret-never-use-in-production-0000';
+export const DEV_R2_ACCESS_KEY_ID = 'dev-access-key-id';
+export const DEV_R2_SECRET_ACCESS_KEY = 'dev-secret-access-key-never-use-in-production';
+export const DEV_SERVICE_DID = 'did:web:localhost';
+
+const MIB = 1024 * 1024;
+/** R2 and S3 limits (R2-NOTES.md). */
+export const MIN_PART_BYTES = 5 * MIB;
+export const MAX_PART_BYTES = 5 * 1024 * MIB;
+export const MAX_PARTS = 10_000;
+export const MAX_SINGLE_PUT_BYTES = 5 * 1024 * MIB - 5 * MIB;
+/** Presigned URLs on R2 live 1 s … 7 days. */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DID_PATTERN = '^(did:plc:[a-z2-7]{24}|did:web:[a-zA-Z0-9-]+(\\.[a-zA-Z0-9-]+)*(%3[aA][0-9]{1,5})?)$';
+const DID_RE = new RegExp(DID_PATTERN);
+export const isDid = (value: string): boolean => value.length <= 253 && DID_RE.test(value);
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Reads the environment once. Every problem is collected and thrown together as a ConfigError,
+ * so an operator fixes a deployment in one round instead of one variable per restart.
+ */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonly<Config> {
+  const problems: string[] = [];
+  const raw = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const str = (name: string, fallback: string): string => raw(name) ?? fallback;
+  const opt = (name: string): string | null => raw(name) ?? null;
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const v = raw(name);
+    if (v === undefined) return fallback;
+    if (!/^\d+$/.test(v)) {
+      problems.push(`${name} must be a whole number, got "${v}"`);
+      return fallback;
+    }
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be between ${min} and ${max}, got ${v}`);
+      return fallback;
+    }
+    return n;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const v = raw(name)?.toLowerCase();
+    if (v === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    problems.push(`${name} must be true or false, got "${raw(name)}"`);
+    return fallback;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const v = raw(name);
+    if (v === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(v)) return v as T;
+    problems.push(`${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+    return fallback;
+  };
+  const list = (name: string): string[] =>
+    (raw(name) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const url = (name: string): string | null => {
+    const v = opt(name);
+    if (v === null) return null;
+    try {
+      const u = new URL(v);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
+      return v.replace(/\/+$/, '');
+    } catch {
+      problems.push(`${name} must be an http(s) URL, got "${v}"`);
+      return null;
+    }
+  };
+
+  const nodeEnv = oneOf<NodeEnv>('NODE_ENV', ['development', 'production', 'test'], 'development');
+  const production = nodeEnv === 'production';
+
+  const databaseUrl = opt('DATABASE_URL');
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+
+  const endpoint = url('R2_ENDPOINT');
+  const store: StoreConfig = {
+    endpoint,
+    bucket: str('R2_BUCKET', 'catbird-messages'),
+    accessKeyId: str('R2_ACCESS_KEY_ID', DEV_R2_ACCESS_KEY_ID),
+    secretAccessKey: str('R2_SECRET_ACCESS_KEY', DEV_R2_SECRET_ACCESS_KEY),
+    region: str('R2_REGION', 'auto'),
+    // The emulator only serves path-style; R2 accepts both, so path style is the safe default.
+    forcePathStyle: bool('R2_FORCE_PATH_STYLE', true),
+  };
+  if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(store.bucket)) {
+    problems.push(`R2_BUCKET must be a valid bucket name (3-63 of a-z, 0-9, -), got "${store.bucket}"`);
+  }
+  if (endpoint !== null && (raw('R2_ACCESS_KEY_ID') === undefined || raw('R2_SECRET_ACCESS_KEY') === undefined)) {
+    problems.push('R2_ENDPOINT is set, so R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY must be set too');
+  }
+
+  const jwt: JwtConfig = {
+    secret: opt('JWT_SECRET'),
+    jwksUrl: url('JWT_JWKS_URL'),
+    publicKey: opt('JWT_PUBLIC_KEY'),
+    issuer: opt('JWT_ISSUER'),
+    audience: str('JWT_AUDIENCE', 'mls-blob-broker'),
+  };
+  const keySources = [jwt.secret, jwt.jwksUrl, jwt.publicKey].filter((v) => v !== null).length;
+  if (keySources > 1) {
+    problems.push('set only one of JWT_SECRET, JWT_JWKS_URL and JWT_PUBLIC_KEY');
+  }
+  if (jwt.secret !== null && Buffer.byteLength(jwt.secret) < 32) {
+    problems.push('JWT_SECRET must be at least 32 bytes long');
+  }
+  if (keySources === 0 && !production) jwt.secret = DEV_JWT_SECRET;
+
+  const serviceDids = list('SERVICE_DIDS');
+  for (const did of serviceDids) {
+    if (!isDid(did)) problems.push(`SERVICE_DIDS holds "${did}", which is not a DID`);
+  }
+  if (serviceDids.length === 0 && !production) serviceDids.push(DEV_SERVICE_DID);
+
+  const partSizeBytes = int('PART_SIZE_BYTES', 16 * MIB, MIN_PART_BYTES, MAX_PART_BYTES);
+  const multipartThresholdBytes = int('MULTIPART_THRESHOLD_BYTES', 100 * MIB, 1, MAX_SINGLE_PUT_BYTES);
+  const maxMessageBytes = int('MAX_MESSAGE_BYTES', 2 * 1024 * MIB, 1, 5 * 1024 * 1024 * MIB);
+  if (maxMessageBytes > multipartThresholdBytes && Math.ceil(maxMessageBytes / partSizeBytes) > MAX_PARTS) {
+    problems.push(`MAX_MESSAGE_BYTES needs more than ${MAX_PARTS} parts of PART_SIZE_BYTES; raise PART_SIZE_BYTES`);
+  }
+  if (multipartThresholdBytes < partSizeBytes && maxMessageBytes > multipartThresholdBytes) {
+    // A multipart upload must have at least one full part plus the rest; smaller is a single PUT.
+    problems.push('MULTIPART_THRESHOLD_BYTES must be at least PART_SIZE_BYTES');
+  }
+
+  const uploadUrlTtlSeconds = int('UPLOAD_URL_TTL_SECONDS', 300, 1, MAX_PRESIGN_SECONDS);
+  const commitWindowSeconds = int('COMMIT_WINDOW_SECONDS', 3600, 1, MAX_PRESIGN_SECONDS);
+  if (uploadUrlTtlSeconds > commitWindowSeconds) {
+    problems.push('UPLOAD_URL_TTL_SECONDS must not exceed COMMIT_WINDOW_SECONDS (URLs never outlive the commit window)');
+  }
+
+  const reconcileCronRaw = str('RECONCILE_CRON', '*/10 * * * *');
+  const reconcileCron = reconcileCronRaw === 'off' ? null : reconcileCronRaw;
+  if (reconcileCron !== null && !/^(\S+\s+){4,5}\S+$/.test(reconcileCron)) {
+    problems.push(`RECONCILE_CRON must be a cron expression or "off", got "${reconcileCronRaw}"`);
+  }
+
+  const corsOrigins = list('CORS_ORIGINS');
+  for (const origin of corsOrigins) {
+    if (origin === '*' || !/^https?:\/\/[^/]+$/.test(origin)) {
+      problems.push(`CORS_ORIGINS holds "${origin}"; list exact origins like https://app.example.com`);
+    }
+  }
+
+  const config: Config = {
+    nodeEnv,
+    port: int('PORT', 3000, 0, 65535),
+    // A development broker with a published dev secret must not listen beyond this machine.
+    host: str('HOST', production ? '0.0.0.0' : '127.0.0.1'),
+    dataDir: path.resolve(cwd, str('DATA_DIR', './.data')),
+    databaseUrl,
+    store,
+    jwt,
+    serviceDids: Object.freeze(serviceDids),
+    membership: oneOf('MEMBERSHIP', ['enforce', 'off'] as const, 'enforce'),
+    maxMessageBytes,
+    multipartThresholdBytes,
+    partSizeBytes,
+    maxRecipients: int('MAX_RECIPIENTS', 1000, 1, 100_000),
+    uploadUrlTtlSeconds,
+    commitWindowSeconds,
+    downloadUrlTtlSeconds: int('DOWNLOAD_URL_TTL_SECONDS', 300, 1, MAX_PRESIGN_SECONDS),
+    retentionDays: int('RETENTION_DAYS', 30, 1, 3650),
+    deleteAfterAck: bool('DELETE_AFTER_ACK', true),
+    reconcileCron,
+    maxPendingUploads: int('MAX_PENDING_UPLOADS', 20, 1, 100_000),
+    corsOrigins: Object.freeze(corsOrigins),
+    logLevel: oneOf<LogLevel>('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  };
+
+  if (production) {
+    if (databaseUrl === null) problems.push('production needs DATABASE_URL (the embedded PostgreSQL is for development)');
+    if (endpoint === null) problems.push('production needs R2_ENDPOINT (the local R2 emulator is for development)');
+    if (store.accessKeyId === DEV_R2_ACCESS_KEY_ID || store.secretAccessKey === DEV_R2_SECRET_ACCESS_KEY) {
+      problems.push('production needs real R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY, not the emulator keys');
+    }
+    if (keySources === 0) problems.push('production needs a JWT key: JWT_SECRET, JWT_JWKS_URL or JWT_PUBLIC_KEY');
+    if (jwt.secret === DEV_JWT_SECRET) problems.push('production refuses the development JWT_SECRET');
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({ ...config, store: Object.freeze(store), jwt: Object.freeze(jwt) });
+}
+
+/** Reads `.env` from the working directory into the environment when present (never overriding). */
+export function loadDotEnv(cwd = process.cwd()): void {
+  const file = path.join(cwd, '.env');
+  if (existsSync(file)) process.loadEnvFile(file);
+}
+
+/** The SDK warns on Node 20 at every start; the project pins SDK versions that support it. */
+export function quietAwsSdkNodeWarning(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+}

@@ -1,0 +1,71 @@
+// Forward-only numbered migrations (sql/NNNNN_name.sql), applied in one transaction and recorded
+// with a digest so that an edited file or a gap is refused instead of silently skipped.
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Sql } from './sql.js';
+
+export const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
+/** Any fixed number: the advisory lock serialises migrators across processes. */
+const MIGRATION_LOCK = 7_243_100_001;
+
+export interface MigrationFile {
+  id: number;
+  name: string;
+  file: string;
+  digest: string;
+}
+
+export class MigrationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MigrationError';
+  }
+}
+
+export async function readMigrations(dir = SQL_DIR): Promise<MigrationFile[]> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.sql')).sort();
+  const files: MigrationFile[] = [];
+  for (const name of names) {
+    const m = /^(\d{5})_[a-z0-9_]+\.sql$/.exec(name);
+    if (!m) throw new MigrationError(`migration file "${name}" is not named NNNNN_name.sql`);
+    const file = path.join(dir, name);
+    const digest = createHash('sha256').update(await readFile(file)).digest('hex');
+    files.push({ id: Number(m[1]), name, file, digest });
+  }
+  files.forEach((f, i) => {
+    if (f.id !== i + 1) throw new MigrationError(`migrations must be numbered 1, 2, 3 …: found ${f.name} at position ${i + 1}`);
+  });
+  return files;
+}
+
+/** Applies every pending migration; safe to run twice or from two processes at once. */
+export async function migrate(sql: Sql, dir = SQL_DIR): Promise<{ applied: string[] }> {
+  const files = await readMigrations(dir);
+  const applied: string[] = [];
+  await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+    await tx`
+      create table if not exists schema_migrations (
+        id         integer     primary key,
+        name       text        not null,
+        digest     text        not null,
+        applied_at timestamptz not null default now()
+      )`;
+    const done = await tx<{ id: number; name: string; digest: string }[]>`select id, name, digest from schema_migrations order by id`;
+    for (const row of done) {
+      const f = files.find((x) => x.id === row.id);
+      if (!f) throw new MigrationError(`the database has migration ${row.name}, which is not in ${dir}`);
+      if (f.digest !== row.digest || f.name !== row.name) {
+        throw new MigrationError(`migration ${f.name} was edited after it was applied; add a new migration instead`);
+      }
+    }
+    for (const f of files.slice(done.length)) {
+      await tx.file(f.file);
+      await tx`insert into schema_migrations (id, name, digest) values (${f.id}, ${f.name}, ${f.digest})`;
+      applied.push(f.name);
+    }
+  });
+  return { applied };
+}

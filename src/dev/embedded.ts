@@ -1,0 +1,122 @@
+// Development defaults: with DATABASE_URL or R2_ENDPOINT unset, start (or join) an embedded
+// PostgreSQL and the local R2 emulator under DATA_DIR. A running broker records where they are in
+// DATA_DIR/embedded.json so that `npm run reconcile` and `npm run migrate` use the same ones.
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+
+export interface DevServices {
+  databaseUrl: string;
+  storeEndpoint: string;
+  /** What runs embedded, for the start-up banner; empty when everything is external. */
+  started: { postgres?: string; r2?: string; joined?: boolean };
+  stop(): Promise<void>;
+}
+
+interface RuntimeFile {
+  pid: number;
+  databaseUrl: string | null;
+  storeEndpoint: string | null;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+function readRuntime(file: string): RuntimeFile | null {
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as RuntimeFile;
+    return typeof r.pid === 'number' && alive(r.pid) && r.pid !== process.pid ? r : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A postgres left behind by a broker that was killed holds the data directory's lock. */
+async function stopOrphanPostgres(dataDir: string, log: Logger): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
+  log.warn({ pid }, 'stopping an embedded PostgreSQL left running by an earlier broker');
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+/**
+ * @param share when true (the server), record the running services for other processes;
+ *              when false (CLIs), join a running server's services if there is one.
+ */
+export async function resolveDevServices(config: Config, log: Logger, options: { share: boolean }): Promise<DevServices> {
+  const needPg = config.databaseUrl === null;
+  const needR2 = config.store.endpoint === null;
+  if (!needPg && !needR2) {
+    return { databaseUrl: config.databaseUrl!, storeEndpoint: config.store.endpoint!, started: {}, stop: async () => {} };
+  }
+  await mkdir(config.dataDir, { recursive: true });
+  const runtimeFile = path.join(config.dataDir, 'embedded.json');
+  const running = readRuntime(runtimeFile);
+  if (running && (!needPg || running.databaseUrl) && (!needR2 || running.storeEndpoint)) {
+    if (options.share) {
+      throw new Error(`another broker (pid ${running.pid}) already runs the embedded services in ${config.dataDir}; stop it or set DATA_DIR`);
+    }
+    return {
+      databaseUrl: config.databaseUrl ?? running.databaseUrl!,
+      storeEndpoint: config.store.endpoint ?? running.storeEndpoint!,
+      started: { joined: true },
+      stop: async () => {},
+    };
+  }
+
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err) => log.warn({ err }, 'stopping an embedded service failed'));
+    if (options.share) await rm(runtimeFile, { force: true });
+  };
+  try {
+    let databaseUrl = config.databaseUrl;
+    const started: DevServices['started'] = {};
+    if (needPg) {
+      const pgDir = path.join(config.dataDir, 'postgres');
+      await stopOrphanPostgres(pgDir, log);
+      const { startEmbeddedPostgres } = await import('./embedded-postgres.js');
+      const pg = await startEmbeddedPostgres(pgDir, { onLog: (line) => log.trace({ postgres: line }) });
+      stops.push(pg.stop);
+      databaseUrl = pg.url;
+      started.postgres = `embedded PostgreSQL on 127.0.0.1:${pg.port}, data in ${pgDir}`;
+    }
+    let storeEndpoint = config.store.endpoint;
+    if (needR2) {
+      const r2Dir = path.join(config.dataDir, 'r2');
+      const { startR2Emulator } = await import('./r2-emulator.js');
+      const r2 = await startR2Emulator({
+        persistDir: r2Dir,
+        buckets: [config.store.bucket],
+        accessKeyId: config.store.accessKeyId,
+        secretAccessKey: config.store.secretAccessKey,
+      });
+      stops.push(r2.stop);
+      storeEndpoint = r2.endpoint;
+      started.r2 = `local R2 emulator at ${r2.endpoint} (bucket ${config.store.bucket}), data in ${r2Dir}`;
+    }
+    if (options.share) {
+      const runtime: RuntimeFile = {
+        pid: process.pid,
+        databaseUrl: needPg ? databaseUrl : null,
+        storeEndpoint: needR2 ? storeEndpoint : null,
+      };
+      await writeFile(runtimeFile, JSON.stringify(runtime, null, 2), { mode: 0o600 });
+    }
+    return { databaseUrl: databaseUrl!, storeEndpoint: storeEndpoint!, started, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

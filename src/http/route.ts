@@ -1,0 +1,105 @@
+// A route is a declaration: method, path, auth, the JSON schemas of its input, and a handler
+// that receives typed input and returns a reply. The same declarations feed /openapi.json, so
+// the documentation cannot drift from what is validated.
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { AppContext } from '../context.js';
+import { invalidRequest } from '../errors.js';
+import { bearerToken, type Caller } from './auth.js';
+
+export type Schema = Record<string, unknown>;
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** A 302 target. */
+  location?: string;
+}
+
+export interface RouteInput<B, Q, P> {
+  app: AppContext;
+  caller: Caller;
+  body: B;
+  query: Q;
+  params: P;
+}
+
+export interface RouteDef<B = unknown, Q = unknown, P = unknown> {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Koa-router syntax: /api/v1/uploads/:message_id */
+  path: string;
+  summary: string;
+  tag: string;
+  /** false: no Authorization needed (operations routes). */
+  auth: boolean;
+  params?: Schema;
+  query?: Schema;
+  body?: Schema;
+  /** Status → description and, when JSON, its schema. */
+  responses: Record<number, { description: string; schema?: Schema }>;
+  handle(input: RouteInput<B, Q, P>, ctx: Context): Promise<Reply>;
+}
+
+export const defineRoute = <B = undefined, Q = Record<string, never>, P = Record<string, never>>(r: RouteDef<B, Q, P>) =>
+  r as unknown as RouteDef;
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv, formats: string[]) => Ajv;
+// Bodies are JSON and must match exactly; params and queries arrive as strings and are coerced.
+const bodyAjv = addFormats(new Ajv({ allErrors: false, strict: true, useDefaults: true }), ['uuid', 'date-time']);
+const urlAjv = addFormats(new Ajv({ allErrors: false, strict: true, useDefaults: true, coerceTypes: true }), ['uuid', 'date-time']);
+
+function describe(where: string, e: ErrorObject): { location: string; field: string; problem: string } {
+  let field = e.instancePath;
+  if (e.keyword === 'required') field = `${field}/${(e.params as { missingProperty: string }).missingProperty}`;
+  if (e.keyword === 'additionalProperties') field = `${field}/${(e.params as { additionalProperty: string }).additionalProperty}`;
+  if (e.keyword === 'uniqueItems') {
+    const p = e.params as { i: number; j: number };
+    field = `${field}/${p.i}`;
+    return { location: where, field: field || '/', problem: `duplicates item ${p.j}` };
+  }
+  const problem = e.keyword === 'additionalProperties' ? 'is not an accepted field' : (e.message ?? 'is invalid');
+  return { location: where, field: field || '/', problem };
+}
+
+function validator(ajv: Ajv, where: string, schema: Schema | undefined) {
+  if (schema === undefined) return (value: unknown) => value;
+  const fn: ValidateFunction = ajv.compile(schema);
+  return (value: unknown) => {
+    if (fn(value)) return value;
+    const d = describe(where, fn.errors![0]!);
+    const field = d.field === '/' ? where : `${where}${d.field}`;
+    throw invalidRequest(`${field} ${d.problem}.`, d);
+  };
+}
+
+const isEmptyObject = (v: unknown) =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+
+/** Mounts the routes on the router, compiling every schema once. */
+export function mountRoutes(router: Router, app: AppContext, routes: readonly RouteDef[]): void {
+  for (const route of routes) {
+    const checkParams = validator(urlAjv, 'params', route.params);
+    const checkQuery = validator(urlAjv, 'query', route.query);
+    const checkBody = validator(bodyAjv, 'body', route.body);
+    const anonymous: Caller = { did: '', isService: false };
+    router.register(route.path, [route.method], async (ctx: Context) => {
+      const caller = route.auth ? await app.auth.verify(bearerToken(ctx.get('authorization') || undefined)) : anonymous;
+      ctx.state.caller = caller;
+      const params = checkParams({ ...(ctx as unknown as { params: Record<string, string> }).params });
+      const query = checkQuery({ ...ctx.query });
+      const raw = (ctx.request as { body?: unknown }).body;
+      if (route.body === undefined && raw !== undefined && !isEmptyObject(raw)) {
+        throw invalidRequest('This route takes no request body.');
+      }
+      const body = checkBody(raw ?? {});
+      const reply = await route.handle({ app, caller, body, query, params }, ctx);
+      for (const [k, v] of Object.entries(reply.headers ?? {})) ctx.set(k, v);
+      if (reply.location !== undefined) ctx.redirect(reply.location);
+      ctx.status = reply.status;
+      if (reply.body !== undefined) ctx.body = reply.body;
+    });
+  }
+}

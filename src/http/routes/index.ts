@@ -1,0 +1,7 @@
+import type { RouteDef } from '../route.js';
+import { limitsRoutes } from './limits.js';
+
+/** Every /api/v1 route. */
+export function apiRoutes(): RouteDef[] {
+  return [...limitsRoutes()];
+}

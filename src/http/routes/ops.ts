@@ -1,0 +1,87 @@
+// Operations: liveness, readiness, metrics and the API document. No authentication.
+import { defineRoute, type RouteDef } from '../route.js';
+
+async function probe(fn: () => Promise<unknown>, timeoutMs: number): Promise<string | null> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return null;
+  } catch (err) {
+    return (err as Error).message || String(err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function opsRoutes(openapi: () => unknown): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'GET',
+      path: '/healthz',
+      summary: 'The process is up',
+      tag: 'operations',
+      auth: false,
+      responses: { 200: { description: 'Up', schema: { type: 'object', properties: { status: { const: 'ok' } } } } },
+      handle: async () => ({ status: 200, body: { status: 'ok' } }),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/readyz',
+      summary: 'The database and the bucket both answer',
+      tag: 'operations',
+      auth: false,
+      responses: {
+        200: { description: 'Ready' },
+        503: { description: 'Not ready; names the failing part' },
+      },
+      handle: async ({ app }) => {
+        const [database, storage] = await Promise.all([
+          probe(() => app.sql`select 1`, 2000),
+          probe(() => app.store.ping(), 2000),
+        ]);
+        const checks = { database: database ?? 'ok', storage: storage ?? 'ok' };
+        if (database === null && storage === null) return { status: 200, body: { status: 'ready', checks } };
+        const failing = [database !== null && 'database', storage !== null && 'storage'].filter(Boolean).join(' and ');
+        if (database !== null) app.log.warn({ database }, 'readiness: database check failed');
+        if (storage !== null) app.log.warn({ storage }, 'readiness: storage check failed');
+        return {
+          status: 503,
+          headers: { 'Retry-After': '5' },
+          // Causes stay in the log: readiness is public, so only which part fails is said here.
+          body: {
+            error: database !== null ? 'DatabaseUnavailable' : 'StorageUnavailable',
+            message: `Not ready: the ${failing} cannot be reached.`,
+            details: { database: database === null ? 'ok' : 'unavailable', storage: storage === null ? 'ok' : 'unavailable' },
+          },
+        };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/metrics',
+      summary: 'Prometheus metrics',
+      tag: 'operations',
+      auth: false,
+      responses: { 200: { description: 'Prometheus text format' } },
+      handle: async ({ app }) => ({
+        status: 200,
+        headers: { 'content-type': app.metrics.registry.contentType },
+        body: await app.metrics.registry.metrics(),
+      }),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/openapi.json',
+      summary: 'This document',
+      tag: 'operations',
+      auth: false,
+      responses: { 200: { description: 'OpenAPI 3.1' } },
+      handle: async () => ({ status: 200, body: openapi() }),
+    }),
+  ];
+}

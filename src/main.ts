@@ -1,0 +1,83 @@
+// Entry: config → context → app → listen → scheduler. The broker owns shutdown: on SIGINT or
+// SIGTERM it stops accepting, finishes in-flight requests, closes the pool
+// and stops the embedded services, within 5 s.
+import type { Server } from 'node:http';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig, loadDotEnv, quietAwsSdkNodeWarning } from './config.js';
+import { createContext, type AppContext } from './context.js';
+import { createLogger } from './log.js';
+
+const SHUTDOWN_DEADLINE_MS = 4500;
+
+async function main(): Promise<void> {
+  loadDotEnv();
+  quietAwsSdkNodeWarning();
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  let ctx: AppContext | undefined;
+  let server: Server | undefined;
+  let stopping = false;
+
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    force.unref();
+    try {
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeIdleConnections();
+        await closed;
+      }
+      await ctx?.close();
+      log.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  try {
+    ctx = await createContext(config, { log, share: true, defaultMetrics: true });
+  } catch (err) {
+    log.fatal({ err }, 'start failed');
+    process.exit(1);
+  }
+  if (stopping) return;
+  if (ctx.embedded.postgres) log.info(ctx.embedded.postgres);
+  if (ctx.embedded.r2) log.info(ctx.embedded.r2);
+
+  const koa = createApp(ctx);
+  server = koa.listen({ port: config.port, host: config.host });
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server!.once('listening', resolve);
+    server!.once('error', reject);
+  }).catch((err) => {
+    log.fatal({ err }, 'cannot listen');
+    void shutdown('listen-error');
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  log.info({ url: `http://${config.host}:${port}` }, `mls-blob-broker listening on http://${config.host}:${port}`);
+}
+
+void main();

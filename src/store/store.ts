@@ -1,0 +1,355 @@
+// The only module that talks S3. Presigning uses one S3RequestPresigner built at start on a
+// hand-built request: getSignedUrl re-resolves endpoints and clones the middleware stack on
+// every call (~0.9 ms); this path costs ~0.06 ms (ARCHITECTURE.md, "Presigning").
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutBucketCorsCommand,
+  PutBucketLifecycleConfigurationCommand,
+  S3Client,
+  S3ServiceException,
+  type CORSRule,
+  type LifecycleRule,
+} from '@aws-sdk/client-s3';
+import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
+import { HttpRequest } from '@smithy/core/protocols';
+import { createHash, createHmac } from 'node:crypto';
+import type { StoreConfig } from '../config.js';
+
+export interface PresignedRequest {
+  url: string;
+  /** Headers the client must send exactly as given (they are part of the signature). */
+  headers: Record<string, string>;
+  expiresAt: Date;
+}
+
+export interface HeadResult {
+  size: number;
+  /** Without quotes; hex MD5 for single PUTs, `<hex>-<n>` for multipart. */
+  etag: string;
+  lastModified: Date | null;
+}
+
+export interface ListedObject {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface ListPage {
+  objects: ListedObject[];
+  /** Pass back to list the next page; null when the listing is done. */
+  next: string | null;
+}
+
+export interface CompletedPart {
+  partNumber: number;
+  etag: string;
+}
+
+/** The store rejected what it was asked to do (bad part ETag, unknown upload id, …). */
+export class StoreRejected extends Error {
+  constructor(readonly storeCode: string, message: string) {
+    super(message);
+    this.name = 'StoreRejected';
+  }
+}
+
+/** The store could not be reached or answered 5xx. */
+export class StoreUnavailable extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailable';
+  }
+}
+
+/** The store does not implement the operation (the local emulator lacks bucket configuration). */
+export class StoreNotImplemented extends Error {
+  constructor(readonly operation: string) {
+    super(`the store does not implement ${operation}`);
+    this.name = 'StoreNotImplemented';
+  }
+}
+
+/** node:crypto behind the SDK's hash interface (what the presigner needs for SigV4). */
+class Sha256 {
+  private readonly hash;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    const key = secret === undefined || typeof secret === 'string' ? secret : toBytes(secret);
+    this.hash = key === undefined ? createHash('sha256') : createHmac('sha256', key);
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(typeof data === 'string' ? data : toBytes(data));
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(this.hash.digest());
+  }
+  reset(): void {
+    throw new Error('not resettable');
+  }
+}
+
+const toBytes = (d: ArrayBuffer | ArrayBufferView): Uint8Array =>
+  d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+
+export const DELETE_BATCH = 1000;
+
+export class BlobStore {
+  readonly client: S3Client;
+  readonly bucket: string;
+  private readonly presigner: S3RequestPresigner;
+  private readonly base: { protocol: string; hostname: string; port: number | undefined; pathPrefix: string };
+  private readonly region: string;
+
+  constructor(private readonly config: StoreConfig & { endpoint: string }) {
+    this.bucket = config.bucket;
+    this.region = config.region;
+    const credentials = { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey };
+    this.client = new S3Client({
+      endpoint: config.endpoint,
+      region: config.region,
+      forcePathStyle: config.forcePathStyle,
+      credentials,
+      // Otherwise every presigned PUT carries an empty-body CRC32 that real stores reject (R2-NOTES.md).
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 3,
+    });
+    this.presigner = new S3RequestPresigner({ credentials, region: config.region, sha256: Sha256 });
+    const u = new URL(config.endpoint);
+    const pathPrefix = u.pathname.replace(/\/+$/, '');
+    if (config.forcePathStyle) {
+      this.base = { protocol: u.protocol, hostname: u.hostname, port: portOf(u), pathPrefix: `${pathPrefix}/${config.bucket}` };
+    } else {
+      this.base = { protocol: u.protocol, hostname: `${config.bucket}.${u.hostname}`, port: portOf(u), pathPrefix };
+    }
+  }
+
+  private request(method: string, key: string, query: Record<string, string>, headers: Record<string, string>): HttpRequest {
+    return new HttpRequest({
+      method,
+      protocol: this.base.protocol,
+      hostname: this.base.hostname,
+      port: this.base.port,
+      path: `${this.base.pathPrefix}/${encodeKey(key)}`,
+      query,
+      headers: { ...headers, host: this.base.port === undefined ? this.base.hostname : `${this.base.hostname}:${this.base.port}` },
+    });
+  }
+
+  private async presign(req: HttpRequest, now: Date, expiresIn: number, signed: string[]): Promise<PresignedRequest> {
+    const clientHeaders = { ...req.headers };
+    delete clientHeaders.host;
+    const signedReq = await this.presigner.presign(req, {
+      expiresIn,
+      signingDate: now,
+      signingRegion: this.region,
+      signableHeaders: new Set(signed),
+      // Keep signed conditional headers as headers: hoisted into the query they would not be enforced.
+      unhoistableHeaders: new Set(signed.filter((h) => h.startsWith('x-amz-'))),
+    });
+    return { url: formatUrl(signedReq as HttpRequest), headers: clientHeaders, expiresAt: new Date(now.getTime() + expiresIn * 1000) };
+  }
+
+  /** A single PUT bound to one size, one MD5, one content type, and to a key that does not exist yet. */
+  presignPut(args: { key: string; size: number; md5: string; contentType: string; now: Date; expiresIn: number }) {
+    const headers = {
+      'content-length': String(args.size),
+      'content-md5': args.md5,
+      'content-type': args.contentType,
+      'if-none-match': '*',
+    };
+    const req = this.request('PUT', args.key, { 'x-id': 'PutObject' }, headers);
+    return this.presign(req, args.now, args.expiresIn, Object.keys(headers));
+  }
+
+  /** One part of a multipart upload, bound to its exact size. */
+  presignPart(args: { key: string; uploadId: string; partNumber: number; size: number; now: Date; expiresIn: number }) {
+    const headers = { 'content-length': String(args.size) };
+    const req = this.request('PUT', args.key, { partNumber: String(args.partNumber), uploadId: args.uploadId, 'x-id': 'UploadPart' }, headers);
+    return this.presign(req, args.now, args.expiresIn, Object.keys(headers));
+  }
+
+  presignGet(args: { key: string; now: Date; expiresIn: number }) {
+    const req = this.request('GET', args.key, { 'x-id': 'GetObject' }, {});
+    return this.presign(req, args.now, args.expiresIn, []);
+  }
+
+  /** null when the object does not exist. */
+  async head(key: string): Promise<HeadResult | null> {
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { size: Number(r.ContentLength ?? 0), etag: unquote(r.ETag ?? ''), lastModified: r.LastModified ?? null };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw translate(err);
+    }
+  }
+
+  /** Deleting an absent object succeeds: another pass may have got there first. */
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw translate(err);
+    }
+  }
+
+  /** Deletes in batches of at most 1000; returns the keys that could not be deleted. */
+  async deleteMany(keys: readonly string[]): Promise<{ deleted: number; failed: { key: string; code: string }[] }> {
+    let deleted = 0;
+    const failed: { key: string; code: string }[] = [];
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH);
+      try {
+        const r = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        );
+        for (const e of r.Errors ?? []) {
+          if (e.Code === 'NoSuchKey') continue;
+          failed.push({ key: e.Key ?? '', code: e.Code ?? 'Unknown' });
+        }
+        deleted += batch.length - (r.Errors?.filter((e) => e.Code !== 'NoSuchKey').length ?? 0);
+      } catch (err) {
+        throw translate(err);
+      }
+    }
+    return { deleted, failed };
+  }
+
+  async list(args: { prefix: string; next?: string | null; maxKeys?: number }): Promise<ListPage> {
+    try {
+      const r = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: args.prefix,
+          ContinuationToken: args.next ?? undefined,
+          MaxKeys: args.maxKeys ?? 1000,
+        }),
+      );
+      const objects = (r.Contents ?? []).map((o) => ({
+        key: o.Key ?? '',
+        size: Number(o.Size ?? 0),
+        lastModified: o.LastModified ?? new Date(0),
+      }));
+      return { objects, next: r.IsTruncated ? (r.NextContinuationToken ?? null) : null };
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+
+  async createMultipart(key: string, contentType: string): Promise<string> {
+    try {
+      const r = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }));
+      if (!r.UploadId) throw new StoreUnavailable('the store returned no multipart upload id');
+      return r.UploadId;
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<void> {
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: quote(p.etag) })) },
+        }),
+      );
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+
+  /** Aborting an upload that is already gone succeeds. */
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+    } catch (err) {
+      if (isNotFound(err) || codeOf(err) === 'NoSuchUpload') return;
+      throw translate(err);
+    }
+  }
+
+  /** A cheap request that proves the bucket answers with our credentials. */
+  async ping(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      throw translate(err);
+    }
+  }
+
+  async putCors(rules: CORSRule[]): Promise<void> {
+    try {
+      await this.client.send(new PutBucketCorsCommand({ Bucket: this.bucket, CORSConfiguration: { CORSRules: rules } }));
+    } catch (err) {
+      throw translate(err, 'PutBucketCors');
+    }
+  }
+
+  async putLifecycle(rules: LifecycleRule[]): Promise<void> {
+    try {
+      await this.client.send(
+        new PutBucketLifecycleConfigurationCommand({ Bucket: this.bucket, LifecycleConfiguration: { Rules: rules } }),
+      );
+    } catch (err) {
+      throw translate(err, 'PutBucketLifecycleConfiguration');
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
+
+function portOf(u: URL): number | undefined {
+  return u.port === '' ? undefined : Number(u.port);
+}
+
+/** Blob keys are [a-z0-9/-] by construction; encode anyway so a future key cannot break a URL. */
+function encodeKey(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
+}
+
+function formatUrl(req: HttpRequest): string {
+  const port = req.port === undefined ? '' : `:${req.port}`;
+  const query = Object.entries(req.query)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+    .join('&');
+  return `${req.protocol}//${req.hostname}${port}${req.path}${query ? `?${query}` : ''}`;
+}
+
+const unquote = (etag: string) => etag.replace(/^"|"$/g, '');
+const quote = (etag: string) => (etag.startsWith('"') ? etag : `"${etag}"`);
+
+function codeOf(err: unknown): string | undefined {
+  if (err instanceof S3ServiceException) return err.name;
+  return (err as { name?: string; Code?: string })?.Code ?? (err as { name?: string })?.name;
+}
+
+function isNotFound(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === 'NotFound' || code === 'NoSuchKey' || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404;
+}
+
+/** Maps SDK errors to the three kinds callers act on. */
+function translate(err: unknown, operation?: string): Error {
+  if (err instanceof StoreRejected || err instanceof StoreUnavailable || err instanceof StoreNotImplemented) return err;
+  const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  const code = codeOf(err) ?? 'Unknown';
+  if (status === 501 || code === 'NotImplemented') return new StoreNotImplemented(operation ?? code);
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new StoreRejected(code, (err as Error).message || code);
+  }
+  return new StoreUnavailable(`store request failed: ${code}`, { cause: err });
+}

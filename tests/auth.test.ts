@@ -1,0 +1,103 @@
+// Every token defect in API.md answers 401 with the right code, and a good token passes.
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createTokenVerifier } from '../src/http/auth.js';
+import { startTestApp, TEST_SECRET, TEST_SERVICE, type TestApp } from './helpers/harness.js';
+import { did, mintToken } from './helpers/tokens.js';
+
+const test = suite('auth: bearer JWTs');
+let app: TestApp;
+const alice = did('alice');
+
+test.before(async () => {
+  app = await startTestApp();
+});
+test.after(() => app.close());
+
+const limits = (headers: Record<string, string> = {}) => app.call('GET', '/api/v1/limits', { headers });
+const withToken = (t: string) => limits({ authorization: `Bearer ${t}` });
+
+test('a valid token passes', async () => {
+  const r = await withToken(await mintToken(TEST_SECRET, alice));
+  assert.is(r.status, 200, r.text);
+});
+
+test('no Authorization header is 401 AuthRequired', async () => {
+  const r = await limits();
+  assert.is(r.status, 401);
+  assert.is(r.body.error, 'AuthRequired');
+});
+
+test('a malformed Authorization header is 401 AuthRequired', async () => {
+  for (const h of ['Basic abc', 'Bearer', 'Bearer not-a-jwt', 'token abc.def.ghi']) {
+    const r = await limits({ authorization: h });
+    assert.is(r.status, 401, h);
+    assert.is(r.body.error, 'AuthRequired', h);
+  }
+});
+
+test('token defects are 401 InvalidToken', async () => {
+  const cases: [string, string][] = [
+    ['bad signature', await mintToken('another-secret-another-secret-another-secret', alice)],
+    ['expired', await mintToken(TEST_SECRET, alice, { expiresIn: -120 })],
+    ['no exp', await mintToken(TEST_SECRET, alice, { expiresIn: null })],
+    ['wrong aud', await mintToken(TEST_SECRET, alice, { aud: 'someone-else' })],
+    ['sub not a DID', await mintToken(TEST_SECRET, 'alice@example.com')],
+    ['sub a malformed plc DID', await mintToken(TEST_SECRET, 'did:plc:short')],
+    ['HS512 not allowed', await mintToken(TEST_SECRET, alice, { alg: 'HS512' })],
+    ['garbage', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln'],
+  ];
+  const header = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
+  const payload = Buffer.from(JSON.stringify({ sub: alice, aud: 'mls-blob-broker', exp: Math.floor(Date.now() / 1000) + 600 })).toString('base64url');
+  cases.push(['alg none', `${header}.${payload}.`]);
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  cases.push([
+    'ES256 where HS256 is configured',
+    await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject(alice).setAudience('mls-blob-broker').setExpirationTime('5m').sign(privateKey),
+  ]);
+  for (const [name, token] of cases) {
+    const r = await withToken(token);
+    assert.is(r.status, 401, name);
+    assert.is(r.body.error, 'InvalidToken', `${name}: ${r.text}`);
+  }
+});
+
+test('a token expired within the 30 s tolerance still passes', async () => {
+  const r = await withToken(await mintToken(TEST_SECRET, alice, { expiresIn: -10 }));
+  assert.is(r.status, 200);
+});
+
+test('the issuer is enforced when configured', async () => {
+  const v = await createTokenVerifier({ secret: TEST_SECRET, jwksUrl: null, publicKey: null, issuer: 'https://auth.example', audience: 'mls-blob-broker' }, []);
+  try {
+    await v.verify(await mintToken(TEST_SECRET, alice, { iss: 'https://evil.example' }));
+    assert.unreachable('accepted a wrong issuer');
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'InvalidToken');
+  }
+  assert.is((await v.verify(await mintToken(TEST_SECRET, alice, { iss: 'https://auth.example' }))).did, alice);
+});
+
+test('SERVICE_DIDS marks a caller as a service', async () => {
+  const v = await createTokenVerifier(app.config.jwt, app.config.serviceDids);
+  assert.is((await v.verify(await mintToken(TEST_SECRET, TEST_SERVICE))).isService, true);
+  assert.is((await v.verify(await mintToken(TEST_SECRET, alice))).isService, false);
+});
+
+test('a PEM public key verifies its own algorithm only', async () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const v = await createTokenVerifier({ secret: null, jwksUrl: null, publicKey: pem, issuer: null, audience: 'mls-blob-broker' }, []);
+  const good = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA' }).setSubject(alice).setAudience('mls-blob-broker').setExpirationTime('5m').sign(createPrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' })));
+  assert.is((await v.verify(good)).did, alice);
+  try {
+    await v.verify(await mintToken(TEST_SECRET, alice));
+    assert.unreachable('accepted HS256 with an EdDSA key');
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'InvalidToken');
+  }
+});
+
+test.run();

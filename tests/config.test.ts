@@ -1,0 +1,99 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, DEV_JWT_SECRET, loadConfig } from '../src/config.js';
+
+const test = suite('config');
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+test('an empty environment is a working development configuration', () => {
+  const c = loadConfig({});
+  assert.is(c.port, 3000);
+  assert.is(c.host, '127.0.0.1');
+  assert.is(c.databaseUrl, null);
+  assert.is(c.store.endpoint, null);
+  assert.is(c.store.bucket, 'catbird-messages');
+  assert.is(c.store.region, 'auto');
+  assert.is(c.jwt.secret, DEV_JWT_SECRET);
+  assert.is(c.jwt.audience, 'mls-blob-broker');
+  assert.equal([...c.serviceDids], ['did:web:localhost']);
+  assert.is(c.uploadUrlTtlSeconds, 300);
+  assert.is(c.downloadUrlTtlSeconds, 300);
+  assert.is(c.retentionDays, 30);
+  assert.is(c.membership, 'enforce');
+  assert.ok(Object.isFrozen(c));
+});
+
+test('every problem is reported at once', () => {
+  const p = problems({
+    PORT: 'eighty',
+    MAX_RECIPIENTS: '0',
+    MEMBERSHIP: 'maybe',
+    DELETE_AFTER_ACK: 'perhaps',
+    SERVICE_DIDS: 'not-a-did',
+    R2_ENDPOINT: 'ftp://x',
+    UPLOAD_URL_TTL_SECONDS: '600',
+    COMMIT_WINDOW_SECONDS: '300',
+    JWT_SECRET: 'short',
+  });
+  assert.ok(p.length >= 8, p.join('\n'));
+  for (const name of ['PORT', 'MAX_RECIPIENTS', 'MEMBERSHIP', 'DELETE_AFTER_ACK', 'SERVICE_DIDS', 'R2_ENDPOINT', 'UPLOAD_URL_TTL_SECONDS', 'JWT_SECRET']) {
+    assert.ok(p.some((x) => x.includes(name)), `no problem names ${name}: ${p.join('; ')}`);
+  }
+});
+
+test('production refuses development defaults, all reasons together', () => {
+  const p = problems({ NODE_ENV: 'production' });
+  assert.ok(p.some((x) => x.includes('DATABASE_URL')));
+  assert.ok(p.some((x) => x.includes('R2_ENDPOINT')));
+  assert.ok(p.some((x) => x.includes('R2_ACCESS_KEY_ID')));
+  assert.ok(p.some((x) => x.includes('JWT')));
+});
+
+test('production refuses the development JWT secret and the emulator keys', () => {
+  const p = problems({
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://db/x',
+    R2_ENDPOINT: 'https://acct.r2.cloudflarestorage.com',
+    R2_ACCESS_KEY_ID: 'dev-access-key-id',
+    R2_SECRET_ACCESS_KEY: 'dev-secret-access-key-never-use-in-production',
+    JWT_SECRET: DEV_JWT_SECRET,
+  });
+  assert.ok(p.some((x) => x.includes('development JWT_SECRET')), p.join('; '));
+  assert.ok(p.some((x) => x.includes('emulator keys')), p.join('; '));
+});
+
+test('a complete production configuration loads', () => {
+  const c = loadConfig({
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://db/x',
+    R2_ENDPOINT: 'https://acct.r2.cloudflarestorage.com',
+    R2_ACCESS_KEY_ID: 'AKIAREAL',
+    R2_SECRET_ACCESS_KEY: 'real-secret',
+    JWT_JWKS_URL: 'https://auth.example.com/.well-known/jwks.json',
+    SERVICE_DIDS: 'did:web:delivery.example.com',
+  });
+  assert.is(c.host, '0.0.0.0');
+  assert.is(c.jwt.secret, null);
+  assert.equal([...c.serviceDids], ['did:web:delivery.example.com']);
+});
+
+test('two JWT key sources at once are refused', () => {
+  const p = problems({ JWT_SECRET: 'x'.repeat(40), JWT_JWKS_URL: 'https://a.example/jwks' });
+  assert.ok(p.some((x) => x.includes('only one of')));
+});
+
+test('an external bucket needs its keys', () => {
+  const p = problems({ R2_ENDPOINT: 'https://acct.r2.cloudflarestorage.com' });
+  assert.ok(p.some((x) => x.includes('R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY')));
+});
+
+test.run();

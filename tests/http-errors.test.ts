@@ -1,0 +1,130 @@
+// Every non-2xx is {"error", "message"}: unknown routes, wrong methods, oversized, non-JSON and
+// malformed bodies, and a 5xx never shows internals.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startTestApp, type TestApp } from './helpers/harness.js';
+import { did } from './helpers/tokens.js';
+
+const test = suite('http: error bodies');
+let app: TestApp;
+const alice = did('alice');
+
+test.before(async () => {
+  app = await startTestApp();
+});
+test.after(() => app.close());
+
+const isErrorBody = (body: unknown, code: string) => {
+  const b = body as { error?: string; message?: string };
+  assert.is(b?.error, code);
+  assert.type(b.message, 'string');
+  assert.ok(b.message!.length > 0);
+};
+
+test('an unknown route is 404 NotFound', async () => {
+  const r = await app.call('GET', '/api/v1/nothing-here', { as: alice });
+  assert.is(r.status, 404);
+  isErrorBody(r.body, 'NotFound');
+  const anon = await app.call('GET', '/nothing');
+  assert.is(anon.status, 404);
+  isErrorBody(anon.body, 'NotFound');
+});
+
+test('a wrong method is 405 with an Allow header', async () => {
+  const r = await app.call('DELETE', '/api/v1/limits', { as: alice });
+  assert.is(r.status, 405);
+  isErrorBody(r.body, 'MethodNotAllowed');
+  assert.ok(r.headers.get('allow')?.includes('GET'));
+});
+
+test('a body over 256 KiB is 413', async () => {
+  const big = JSON.stringify({ convo_id: 'c', pad: 'x'.repeat(300 * 1024) });
+  const r = await app.call('POST', '/api/v1/limits', { as: alice, body: big });
+  assert.is(r.status, 413);
+  isErrorBody(r.body, 'PayloadTooLarge');
+});
+
+test('a chunked body over 256 KiB is 413 too', async () => {
+  const chunk = new TextEncoder().encode('x'.repeat(64 * 1024));
+  const stream = new ReadableStream({
+    start(c) {
+      for (let i = 0; i < 6; i++) c.enqueue(chunk);
+      c.close();
+    },
+  });
+  const res = await fetch(`${app.url}/api/v1/limits`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await app.token(alice)}`, 'content-type': 'application/json' },
+    body: stream,
+    duplex: 'half',
+  } as RequestInit);
+  assert.is(res.status, 413);
+  isErrorBody(await res.json(), 'PayloadTooLarge');
+});
+
+test('a non-JSON body is 415', async () => {
+  const r = await app.call('POST', '/api/v1/limits', { as: alice, body: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  assert.is(r.status, 415);
+  isErrorBody(r.body, 'UnsupportedMediaType');
+});
+
+test('malformed JSON is 400 InvalidRequest', async () => {
+  const r = await app.call('POST', '/api/v1/limits', { as: alice, body: '{"a":', headers: { 'content-type': 'application/json' } });
+  assert.ok(r.status === 400 || r.status === 405, String(r.status));
+  const ready = await app.call('GET', '/healthz');
+  assert.is(ready.status, 200);
+});
+
+test('a 5xx never leaks internals', async () => {
+  // A broken database connection: the pool points at a port where nothing listens.
+  const { createApp } = await import('../src/app.js');
+  const { createSql } = await import('../src/db/sql.js');
+  const broken = { ...app.ctx, sql: createSql('postgres://nobody:secret@127.0.0.1:1/none', { max: 1 }) };
+  const server = createApp(broken).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const port = (server.address() as { port: number }).port;
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/limits`, { headers: { authorization: `Bearer ${await app.token(alice)}` } });
+  const text = await res.text();
+  server.close();
+  await broken.sql.end({ timeout: 0 });
+  assert.is(res.status, 503);
+  const body = JSON.parse(text);
+  isErrorBody(body, 'DatabaseUnavailable');
+  assert.ok(res.headers.get('retry-after'));
+  assert.not.ok(/127\.0\.0\.1|ECONNREFUSED|secret|stack/i.test(text), text);
+});
+
+test('readyz names the failing part', async () => {
+  const ok = await app.call('GET', '/readyz');
+  assert.is(ok.status, 200);
+  const { createApp } = await import('../src/app.js');
+  const { createSql } = await import('../src/db/sql.js');
+  const broken = { ...app.ctx, sql: createSql('postgres://nobody:secret@127.0.0.1:1/none', { max: 1 }) };
+  const server = createApp(broken).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const port = (server.address() as { port: number }).port;
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+  const body = (await res.json()) as { message: string; details: Record<string, string> };
+  server.close();
+  await broken.sql.end({ timeout: 0 });
+  assert.is(res.status, 503);
+  assert.ok(body.message.includes('database'));
+  assert.is(body.details.database, 'unavailable');
+  assert.is(body.details.storage, 'ok');
+});
+
+test('openapi.json documents the routes', async () => {
+  const r = await app.call('GET', '/openapi.json');
+  assert.is(r.status, 200);
+  assert.is(r.body.openapi, '3.1.0');
+  assert.ok(r.body.paths['/api/v1/limits'].get);
+  assert.ok(r.body.paths['/readyz'].get);
+});
+
+test('metrics are Prometheus text', async () => {
+  const r = await app.call('GET', '/metrics');
+  assert.is(r.status, 200);
+  assert.ok(r.text.includes('broker_http_requests_total'));
+});
+
+test.run();

@@ -1,0 +1,91 @@
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MigrationError, migrate, SQL_DIR } from '../src/db/migrate.js';
+import { createSql, type Sql } from '../src/db/sql.js';
+import { freshDatabase, harness, withDatabase } from './helpers/harness.js';
+
+const test = suite('migrations');
+let dir: string;
+
+async function emptyDatabase(): Promise<Sql> {
+  const h = await harness();
+  const name = `m_${Math.random().toString(36).slice(2, 10)}`;
+  await h.adminSql`create database ${h.adminSql(name)}`;
+  return createSql(withDatabase(h.databaseUrl, name), { max: 4 });
+}
+
+async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  try {
+    await p;
+    assert.unreachable('expected a MigrationError');
+  } catch (err) {
+    assert.instance(err, MigrationError);
+    assert.match((err as Error).message, pattern);
+  }
+}
+
+test.before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'broker-sql-'));
+});
+test.after(() => rm(dir, { recursive: true, force: true }));
+
+test('applies sql/ to an empty database, records it, and a second run applies nothing', async () => {
+  const sql = await emptyDatabase();
+  assert.equal((await migrate(sql)).applied, ['00001_init.sql']);
+  assert.equal((await migrate(sql)).applied, []);
+  const tables = await sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`;
+  assert.equal(tables.map((t) => t.table_name), ['convo_members', 'message_recipients', 'messages', 'schema_migrations', 'uploads']);
+  await sql.end();
+});
+
+test('two migrators at once apply each file once', async () => {
+  const sql = await emptyDatabase();
+  const other = createSql(withDatabase((await harness()).databaseUrl, (await sql`select current_database() as d`)[0]!.d), { max: 1 });
+  const [a, b] = await Promise.all([migrate(sql), migrate(other)]);
+  assert.equal([...a.applied, ...b.applied], ['00001_init.sql']);
+  const [{ n }] = (await sql`select count(*)::int as n from schema_migrations`) as unknown as [{ n: number }];
+  assert.is(n, 1);
+  await other.end();
+  await sql.end();
+});
+
+test('an edited migration is refused', async () => {
+  const sql = createSql(await freshDatabase(), { max: 1 });
+  const edited = path.join(dir, 'edited');
+  await cp(SQL_DIR, edited, { recursive: true });
+  await writeFile(path.join(edited, '00001_init.sql'), '-- changed\nselect 1;\n');
+  await rejects(migrate(sql, edited), /edited/);
+  await sql.end();
+});
+
+test('a gap in the numbering is refused', async () => {
+  const sql = createSql(await freshDatabase(), { max: 1 });
+  const gap = path.join(dir, 'gap');
+  await cp(SQL_DIR, gap, { recursive: true });
+  await writeFile(path.join(gap, '00003_later.sql'), 'select 1;\n');
+  await rejects(migrate(sql, gap), /numbered/);
+  await sql.end();
+});
+
+test('a failing migration leaves nothing half-applied', async () => {
+  const sql = createSql(await freshDatabase(), { max: 1 });
+  const bad = path.join(dir, 'bad');
+  await cp(SQL_DIR, bad, { recursive: true });
+  await writeFile(path.join(bad, '00002_bad.sql'), 'create table half_done (id int);\nselect * from no_such_table;\n');
+  try {
+    await migrate(sql, bad);
+    assert.unreachable('a broken migration was applied');
+  } catch (err) {
+    assert.not.instance(err, MigrationError);
+  }
+  const [row] = await sql`select to_regclass('half_done') as t`;
+  assert.is(row!.t, null);
+  const [{ n }] = (await sql`select count(*)::int as n from schema_migrations`) as unknown as [{ n: number }];
+  assert.is(n, 1);
+  await sql.end();
+});
+
+test.run();

@@ -1,0 +1,107 @@
+// `npm start` with no environment: embedded PostgreSQL and R2 emulator, ready, clean shutdown.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { descendants, isAlive } from './helpers/processes.js';
+
+const test = suite('npm start as a child process');
+let dataDir: string;
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  lines: string[];
+}
+
+function start(dir: string): Promise<Started> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'info' };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready in 60 s:\n${lines.join('\n')}`)), 60_000);
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let i;
+      while ((i = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, i);
+        buffered = buffered.slice(i + 1);
+        lines.push(line);
+        const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve({ child, url: m[1]!, lines });
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before ready:\n${lines.join('\n')}`));
+    });
+  });
+}
+
+async function stop(s: Started, signal: NodeJS.Signals): Promise<{ code: number | null; ms: number; leftovers: number[] }> {
+  const tree = descendants(s.child.pid!);
+  const t0 = Date.now();
+  const exited = new Promise<number | null>((r) => s.child.once('exit', (code) => r(code)));
+  s.child.kill(signal);
+  const code = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
+  const ms = Date.now() - t0;
+  await new Promise((r) => setTimeout(r, 200));
+  return { code, ms, leftovers: tree.filter(isAlive) };
+}
+
+test.before(async () => {
+  dataDir = await mkdtemp(path.join(tmpdir(), 'broker-start-'));
+});
+test.after(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+test('starts on embedded defaults, is ready, and stops cleanly on SIGTERM', async () => {
+  const s = await start(dataDir);
+  assert.ok(s.lines.some((l) => l.includes('embedded PostgreSQL on 127.0.0.1:')), 'says where PostgreSQL runs');
+  assert.ok(s.lines.some((l) => l.includes('local R2 emulator at http://127.0.0.1:')), 'says where the emulator runs');
+  assert.ok(s.lines.some((l) => l.includes('00001_init.sql')), 'applies migrations');
+  const health = await fetch(`${s.url}/healthz`);
+  assert.is(health.status, 200);
+  const ready = await fetch(`${s.url}/readyz`);
+  assert.is(ready.status, 200, await ready.text());
+  const tree = descendants(s.child.pid!);
+  assert.ok(tree.length >= 2, `expected postgres and workerd children, got ${tree.length}`);
+  const r = await stop(s, 'SIGTERM');
+  assert.is(r.code, 0, s.lines.slice(-5).join('\n'));
+  assert.ok(r.ms < 5000, `took ${r.ms} ms`);
+  assert.equal(r.leftovers, [], 'no postgres or workerd process is left behind');
+});
+
+test('a second start finds the data of the first and SIGINT stops it cleanly', async () => {
+  const s = await start(dataDir);
+  assert.not.ok(s.lines.some((l) => l.includes('migrations applied')), 'nothing to migrate the second time');
+  const ready = await fetch(`${s.url}/readyz`);
+  assert.is(ready.status, 200);
+  const r = await stop(s, 'SIGINT');
+  assert.is(r.code, 0);
+  assert.ok(r.ms < 5000, `took ${r.ms} ms`);
+  assert.equal(r.leftovers, []);
+});
+
+test('a configuration error exits non-zero with every problem listed', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: 'x' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (c) => (err += c));
+  const code = await new Promise((r) => child.once('exit', r));
+  assert.is(code, 2);
+  for (const name of ['PORT', 'DATABASE_URL', 'R2_ENDPOINT', 'JWT']) assert.ok(err.includes(name), err);
+});
+
+test.run();
