@@ -25,6 +25,8 @@ create table uploads (
   created_at          timestamptz not null,
   commit_deadline     timestamptz not null,
   updated_at          timestamptz not null default now(),
+  -- Set once the object (or multipart upload) of a finished, uncommitted reservation is gone.
+  cleaned_at          timestamptz,
   check (commit_deadline > created_at),
   check ((multipart_upload_id is null) = (part_size is null)),
   check (multipart_upload_id is not null or md5 is not null)
@@ -32,6 +34,9 @@ create table uploads (
 -- Reconciliation finds expired reservations; the quota counts a sender's pending ones.
 create index uploads_pending_by_deadline on uploads (commit_deadline) where state = 'pending';
 create index uploads_pending_by_sender on uploads (sender_did) where state = 'pending';
+-- Aborted, expired and rejected reservations whose bytes may still be in the bucket.
+create index uploads_uncleaned on uploads (updated_at)
+  where state in ('aborted', 'expired', 'rejected') and cleaned_at is null;
 -- Finished reservations are pruned by age.
 create index uploads_done_by_created on uploads (created_at) where state <> 'pending';
 
