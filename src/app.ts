@@ -15,7 +15,7 @@ export const API_VERSION = '1.0.0';
 export function createApp(app: AppContext): Koa {
   const koa = new Koa({ proxy: false });
   koa.silent = true; // errors are logged by the error handler, with the request they belong to
-  const api = apiRoutes();
+  const api = apiRoutes(app.config);
   let document: unknown;
   const all: RouteDef[] = [...api, ...opsRoutes(() => (document ??= buildOpenApi(all, API_VERSION)))];
   const router = new Router();

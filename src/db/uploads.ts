@@ -72,3 +72,13 @@ export async function finishUpload(sql: Tx, messageId: string, state: Exclude<Up
     returning message_id`;
   return rows.length === 1;
 }
+
+/** Serialises one sender's reservations within a transaction, so the pending cap is exact. */
+export async function lockSenderQuota(sql: Tx, senderDid: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${'quota:' + senderDid}, 0))`;
+}
+
+/** Records that a finished, uncommitted upload's bytes are gone from the bucket. */
+export async function markCleaned(sql: Tx, messageId: string, at: Date): Promise<void> {
+  await sql`update uploads set cleaned_at = ${at} where message_id = ${messageId} and state <> 'pending' and state <> 'committed'`;
+}

@@ -1,0 +1,41 @@
+import { convoIdParams } from '../../schemas/common.js';
+import { changeMembersBody, membersResponse, replaceMembersBody } from '../../schemas/convos.js';
+import { changeMembers, getMembers, replaceMembers } from '../../services/convos.js';
+import { defineRoute, type RouteDef } from '../route.js';
+
+type Convo = { convo_id: string };
+
+export const convoRoutes = (): RouteDef[] => [
+  defineRoute<{ members: string[] }, Record<string, never>, Convo>({
+    method: 'PUT',
+    path: '/api/v1/convos/:convo_id/members',
+    summary: 'Replace the member set (service only)',
+    tag: 'conversations',
+    auth: true,
+    params: convoIdParams,
+    body: replaceMembersBody,
+    responses: { 200: { description: 'The members', schema: membersResponse } },
+    handle: async ({ app, caller, params, body }) => ({ status: 200, body: await replaceMembers(app, caller, params.convo_id, body.members) }),
+  }),
+  defineRoute<{ add?: string[]; remove?: string[] }, Record<string, never>, Convo>({
+    method: 'POST',
+    path: '/api/v1/convos/:convo_id/members',
+    summary: 'Add and remove members (service only)',
+    tag: 'conversations',
+    auth: true,
+    params: convoIdParams,
+    body: changeMembersBody,
+    responses: { 200: { description: 'The members', schema: membersResponse } },
+    handle: async ({ app, caller, params, body }) => ({ status: 200, body: await changeMembers(app, caller, params.convo_id, body) }),
+  }),
+  defineRoute<undefined, Record<string, never>, Convo>({
+    method: 'GET',
+    path: '/api/v1/convos/:convo_id/members',
+    summary: 'List members (members and services)',
+    tag: 'conversations',
+    auth: true,
+    params: convoIdParams,
+    responses: { 200: { description: 'The members', schema: membersResponse } },
+    handle: async ({ app, caller, params }) => ({ status: 200, body: await getMembers(app, caller, params.convo_id) }),
+  }),
+];

@@ -1,0 +1,80 @@
+import type { Config } from '../../config.js';
+import { messageIdParams } from '../../schemas/common.js';
+import { ackManyBody, ackManyResponse, commitBody, commitResponse, messageResponse, pendingQuery, pendingResponse } from '../../schemas/messages.js';
+import { ackMany, ackOne, blobUrl, commitMessage, describeMessage, listPending, type CommitInput } from '../../services/messages.js';
+import { defineRoute, type RouteDef } from '../route.js';
+
+type Id = { message_id: string };
+const noStore = { 'Cache-Control': 'no-store' };
+
+export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
+  defineRoute<CommitInput>({
+    method: 'POST',
+    path: '/api/v1/messages',
+    summary: 'Commit an uploaded ciphertext: verify the object, then write the message and recipient rows at once',
+    tag: 'messages',
+    auth: true,
+    body: commitBody(config.maxRecipients),
+    responses: {
+      201: { description: 'Committed', schema: commitResponse },
+      200: { description: 'Already committed with the same recipients and metadata (replay)', schema: commitResponse },
+    },
+    handle: async ({ app, caller, body }) => {
+      const r = await commitMessage(app, caller, body);
+      return { status: r.created ? 201 : 200, body: r.body };
+    },
+  }),
+  defineRoute<undefined, { limit: number; cursor?: string; convo_id?: string }>({
+    method: 'GET',
+    path: '/api/v1/messages/pending',
+    summary: "The caller's undelivered messages, oldest first",
+    tag: 'messages',
+    auth: true,
+    query: pendingQuery,
+    responses: { 200: { description: 'A page', schema: pendingResponse } },
+    handle: async ({ app, caller, query }) => ({ status: 200, headers: noStore, body: await listPending(app, caller, query) }),
+  }),
+  defineRoute<{ message_ids: string[] }>({
+    method: 'POST',
+    path: '/api/v1/messages/ack',
+    summary: 'Acknowledge delivery of many messages',
+    tag: 'messages',
+    auth: true,
+    body: ackManyBody,
+    responses: { 200: { description: 'Which were acknowledged', schema: ackManyResponse } },
+    handle: async ({ app, caller, body }) => ({ status: 200, body: await ackMany(app, caller, body.message_ids) }),
+  }),
+  defineRoute<undefined, Record<string, never>, Id>({
+    method: 'GET',
+    path: '/api/v1/messages/:message_id',
+    summary: 'Message metadata and a presigned download URL (sender or recipient)',
+    tag: 'messages',
+    auth: true,
+    params: messageIdParams,
+    responses: { 200: { description: 'The message', schema: messageResponse } },
+    handle: async ({ app, caller, params }) => ({ status: 200, headers: noStore, body: await describeMessage(app, caller, params.message_id) }),
+  }),
+  defineRoute<undefined, Record<string, never>, Id>({
+    method: 'GET',
+    path: '/api/v1/messages/:message_id/blob',
+    summary: 'Redirect (302) to a presigned download URL',
+    tag: 'messages',
+    auth: true,
+    params: messageIdParams,
+    responses: { 302: { description: 'Location: the presigned GET URL' } },
+    handle: async ({ app, caller, params }) => ({ status: 302, headers: noStore, location: await blobUrl(app, caller, params.message_id) }),
+  }),
+  defineRoute<undefined, Record<string, never>, Id>({
+    method: 'POST',
+    path: '/api/v1/messages/:message_id/ack',
+    summary: 'Acknowledge delivery (recipient)',
+    tag: 'messages',
+    auth: true,
+    params: messageIdParams,
+    responses: { 204: { description: 'Acknowledged' } },
+    handle: async ({ app, caller, params }) => {
+      await ackOne(app, caller, params.message_id);
+      return { status: 204 };
+    },
+  }),
+];

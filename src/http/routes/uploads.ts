@@ -1,0 +1,64 @@
+import { completeBody, completeResponse, reserveBody, reserveResponse, uploadResponse, urlsBody, urlsResponse } from '../../schemas/uploads.js';
+import { messageIdParams } from '../../schemas/common.js';
+import { abortUpload, completeUpload, describeUpload, refreshUrls, reserveUpload, type ReserveInput } from '../../services/uploads.js';
+import { defineRoute, type RouteDef } from '../route.js';
+
+type Id = { message_id: string };
+
+export const uploadRoutes = (): RouteDef[] => [
+  defineRoute<ReserveInput>({
+    method: 'POST',
+    path: '/api/v1/uploads',
+    summary: 'Reserve an upload and get presigned URL(s) to PUT the ciphertext straight to the bucket',
+    tag: 'uploads',
+    auth: true,
+    body: reserveBody,
+    responses: { 201: { description: 'Reserved', schema: reserveResponse } },
+    handle: async ({ app, caller, body }) => ({ status: 201, body: await reserveUpload(app, caller, body) }),
+  }),
+  defineRoute<{ part_numbers?: number[] }, Record<string, never>, Id>({
+    method: 'POST',
+    path: '/api/v1/uploads/:message_id/urls',
+    summary: 'Fresh upload URLs for a pending upload (resume, or parts beyond the first 100)',
+    tag: 'uploads',
+    auth: true,
+    params: messageIdParams,
+    body: urlsBody,
+    responses: { 200: { description: 'Fresh URLs', schema: urlsResponse } },
+    handle: async ({ app, caller, body, params }) => ({ status: 200, body: await refreshUrls(app, caller, params.message_id, body.part_numbers) }),
+  }),
+  defineRoute<{ parts: { part_number: number; etag: string }[] }, Record<string, never>, Id>({
+    method: 'POST',
+    path: '/api/v1/uploads/:message_id/complete',
+    summary: 'Complete a multipart upload with the part ETags',
+    tag: 'uploads',
+    auth: true,
+    params: messageIdParams,
+    body: completeBody,
+    responses: { 200: { description: 'Completed', schema: completeResponse } },
+    handle: async ({ app, caller, body, params }) => ({ status: 200, body: await completeUpload(app, caller, params.message_id, body.parts) }),
+  }),
+  defineRoute<undefined, Record<string, never>, Id>({
+    method: 'GET',
+    path: '/api/v1/uploads/:message_id',
+    summary: "An upload's state (uploader or service)",
+    tag: 'uploads',
+    auth: true,
+    params: messageIdParams,
+    responses: { 200: { description: 'The upload', schema: uploadResponse } },
+    handle: async ({ app, caller, params }) => ({ status: 200, body: await describeUpload(app, caller, params.message_id) }),
+  }),
+  defineRoute<undefined, Record<string, never>, Id>({
+    method: 'DELETE',
+    path: '/api/v1/uploads/:message_id',
+    summary: 'Abort a pending upload; its object or multipart upload is removed',
+    tag: 'uploads',
+    auth: true,
+    params: messageIdParams,
+    responses: { 204: { description: 'Aborted' } },
+    handle: async ({ app, caller, params }) => {
+      await abortUpload(app, caller, params.message_id);
+      return { status: 204 };
+    },
+  }),
+];

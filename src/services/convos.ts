@@ -1,0 +1,39 @@
+// Conversation membership, managed by the delivery service.
+import type { AppContext } from '../context.js';
+import { addMembers, isMember, listMembers, lockConvo, removeMembers, removeMembersExcept } from '../db/convos.js';
+import { forbidden, notFound } from '../errors.js';
+import type { Caller } from '../http/auth.js';
+
+function requireService(caller: Caller): void {
+  if (!caller.isService) throw forbidden('Only the delivery service manages conversation membership.');
+}
+
+export async function replaceMembers(app: AppContext, caller: Caller, convoId: string, members: string[]) {
+  requireService(caller);
+  const now = app.clock.now();
+  const list = await app.sql.begin(async (tx) => {
+    await lockConvo(tx, convoId);
+    await removeMembersExcept(tx, convoId, members);
+    await addMembers(tx, convoId, members, now);
+    return listMembers(tx, convoId);
+  });
+  return { convo_id: convoId, members: list };
+}
+
+export async function changeMembers(app: AppContext, caller: Caller, convoId: string, change: { add?: string[]; remove?: string[] }) {
+  requireService(caller);
+  const now = app.clock.now();
+  const list = await app.sql.begin(async (tx) => {
+    await lockConvo(tx, convoId);
+    await removeMembers(tx, convoId, change.remove ?? []);
+    await addMembers(tx, convoId, change.add ?? [], now);
+    return listMembers(tx, convoId);
+  });
+  return { convo_id: convoId, members: list };
+}
+
+/** Members and services may list; anyone else cannot tell the conversation exists. */
+export async function getMembers(app: AppContext, caller: Caller, convoId: string) {
+  if (!caller.isService && !(await isMember(app.sql, convoId, caller.did))) throw notFound('conversation');
+  return { convo_id: convoId, members: await listMembers(app.sql, convoId) };
+}

@@ -1,0 +1,246 @@
+// Commit (HEAD, then one transaction), pending pages, fetch and acknowledgement.
+import { createHash } from 'node:crypto';
+import type { AppContext } from '../context.js';
+import { listMembers, nonMembers } from '../db/convos.js';
+import {
+  ackMessages,
+  countRecipients,
+  getMessage,
+  getMessageVisibleTo,
+  insertMessageWithRecipients,
+  pendingPage,
+  type MessageRow,
+} from '../db/messages.js';
+import { finishUpload, getUploadForUpdate, type UploadRow } from '../db/uploads.js';
+import { AppError, conflict, forbidden, invalidRequest, notFound } from '../errors.js';
+import type { Caller } from '../http/auth.js';
+import { discardBytes, uploadExpired, visibleUpload } from './uploads.js';
+
+export interface CommitInput {
+  message_id: string;
+  recipients?: string[];
+  metadata?: Record<string, unknown>;
+}
+
+export interface CommitAnswer {
+  message_id: string;
+  convo_id: string;
+  sender_did: string;
+  blob_key: string;
+  size: number;
+  created_at: string;
+  recipient_count: number;
+}
+
+export const MAX_METADATA_BYTES = 4096;
+
+const uploadIncomplete = () =>
+  new AppError(409, 'UploadIncomplete', 'The object is not in the store yet; retry after the upload finishes.');
+
+/** Canonical JSON (sorted keys) so that equal requests digest equally. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** What a replay must repeat: the recipients as requested (sorted) and the metadata. */
+function commitDigest(input: CommitInput): string {
+  const recipients = input.recipients ? [...input.recipients].sort() : null;
+  return createHash('sha256').update(canonical({ recipients, metadata: input.metadata ?? null })).digest('base64');
+}
+
+function answer(m: MessageRow, recipientCount: number): CommitAnswer {
+  return {
+    message_id: m.id,
+    convo_id: m.convoId,
+    sender_did: m.senderDid,
+    blob_key: m.blobKey,
+    size: m.size,
+    created_at: m.createdAt.toISOString(),
+    recipient_count: recipientCount,
+  };
+}
+
+async function replay(app: AppContext, id: string, digest: string): Promise<CommitAnswer> {
+  const m = await getMessage(app.sql, id);
+  if (m === null) throw uploadExpired(); // committed, then removed by retention
+  if (m.commitDigest !== digest) throw conflict('This message was already committed with other recipients or metadata.');
+  return answer(m, await countRecipients(app.sql, id));
+}
+
+async function resolveRecipients(app: AppContext, u: UploadRow, input: CommitInput): Promise<string[]> {
+  const enforce = app.config.membership === 'enforce';
+  let recipients: string[];
+  if (input.recipients !== undefined) {
+    recipients = input.recipients;
+    if (enforce) {
+      const outside = await nonMembers(app.sql, u.convoId, recipients);
+      if (outside.length > 0) throw forbidden(`${outside.length} recipient(s) are not members of this conversation.`);
+    }
+  } else {
+    if (!enforce) {
+      throw invalidRequest('body/recipients is required when membership is not enforced.', {
+        location: 'body',
+        field: '/recipients',
+        problem: 'is required',
+      });
+    }
+    recipients = (await listMembers(app.sql, u.convoId)).filter((d) => d !== u.senderDid);
+    if (recipients.length === 0) throw invalidRequest('The conversation has no other members to deliver to.');
+  }
+  if (recipients.length > app.config.maxRecipients) {
+    throw invalidRequest(`At most ${app.config.maxRecipients} recipients per message.`, {
+      location: 'body',
+      field: '/recipients',
+      problem: `must have at most ${app.config.maxRecipients} items`,
+    });
+  }
+  return recipients;
+}
+
+/**
+ * Invariants 1–3: the object is HEADed (size, and MD5 for single PUTs) before anything is
+ * written; then the message row, every recipient row and the upload's state change happen in
+ * one transaction that holds the upload row's lock, so concurrent commits yield one row set.
+ */
+export async function commitMessage(app: AppContext, caller: Caller, input: CommitInput): Promise<{ created: boolean; body: CommitAnswer }> {
+  if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata)) > MAX_METADATA_BYTES) {
+    throw invalidRequest(`body/metadata must serialize to at most ${MAX_METADATA_BYTES} bytes.`, {
+      location: 'body',
+      field: '/metadata',
+      problem: `exceeds ${MAX_METADATA_BYTES} bytes`,
+    });
+  }
+  const u = await visibleUpload(app, caller, input.message_id, { serviceMay: true });
+  const digest = commitDigest(input);
+  if (u.state === 'committed') return { created: false, body: await replay(app, u.messageId, digest) };
+  if (u.state === 'rejected') throw mismatch();
+  if (u.state !== 'pending' || app.clock.now() > u.commitDeadline) {
+    app.metrics.commitRejected.inc({ reason: 'expired' });
+    throw uploadExpired();
+  }
+  const recipients = await resolveRecipients(app, u, input);
+
+  const head = await app.store.head(u.blobKey);
+  if (head === null) {
+    app.metrics.commitRejected.inc({ reason: 'incomplete' });
+    throw uploadIncomplete();
+  }
+  const md5Hex = u.md5 === null ? null : Buffer.from(u.md5, 'base64').toString('hex');
+  if (head.size !== u.size || (md5Hex !== null && head.etag.toLowerCase() !== md5Hex)) {
+    // Not the declared bytes: the upload is rejected first (no commit can win after that), then
+    // the object goes. A concurrent commit that already won keeps its (verified) object.
+    if (await finishUpload(app.sql, u.messageId, 'rejected', app.clock.now())) {
+      await discardBytes(app, u);
+      app.metrics.commitRejected.inc({ reason: 'mismatch' });
+      throw mismatch();
+    }
+    return commitMessage(app, caller, input);
+  }
+
+  const outcome = await app.sql.begin(async (tx) => {
+    const locked = await getUploadForUpdate(tx, u.messageId);
+    if (locked === null) throw notFound('upload');
+    if (locked.state === 'committed') return 'replay' as const;
+    if (locked.state === 'rejected') throw mismatch();
+    const now = app.clock.now();
+    if (locked.state !== 'pending' || now > locked.commitDeadline) throw uploadExpired();
+    const row = {
+      id: u.messageId,
+      convoId: u.convoId,
+      senderDid: u.senderDid,
+      blobKey: u.blobKey,
+      size: u.size,
+      md5: u.md5,
+      sha256: u.sha256,
+      metadata: input.metadata ?? null,
+      commitDigest: digest,
+      createdAt: now,
+    };
+    await insertMessageWithRecipients(tx, row, recipients);
+    await finishUpload(tx, u.messageId, 'committed', now);
+    return answer({ ...row, fullyAckedAt: null }, recipients.length);
+  });
+  if (outcome === 'replay') return { created: false, body: await replay(app, u.messageId, digest) };
+  app.metrics.messagesCommitted.inc();
+  return { created: true, body: outcome };
+}
+
+function mismatch(): AppError {
+  return new AppError(422, 'UploadMismatch', 'The stored object differs from the declared size or MD5; it was deleted. Reserve a new upload.');
+}
+
+/** Cursors are opaque to clients: a versioned wrapper around the last message id of a page. */
+export function encodeCursor(messageId: string): string {
+  return Buffer.from(`v1:${messageId}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const m = /^v1:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(text);
+  if (!m) throw invalidRequest('query/cursor is not a cursor this API issued.', { location: 'query', field: '/cursor', problem: 'is malformed' });
+  return m[1]!;
+}
+
+export async function listPending(app: AppContext, caller: Caller, q: { limit: number; cursor?: string; convo_id?: string }) {
+  const after = q.cursor === undefined ? null : decodeCursor(q.cursor);
+  const rows = await pendingPage(app.sql, { recipientDid: caller.did, after, convoId: q.convo_id ?? null, limit: q.limit + 1 });
+  const page = rows.slice(0, q.limit);
+  return {
+    messages: page.map((r) => ({
+      message_id: r.messageId,
+      convo_id: r.convoId,
+      sender_did: r.senderDid,
+      size: r.size,
+      created_at: r.createdAt.toISOString(),
+    })),
+    cursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.messageId) : null,
+  };
+}
+
+async function download(app: AppContext, m: MessageRow) {
+  const p = await app.store.presignGet({ key: m.blobKey, now: app.clock.now(), expiresIn: app.config.downloadUrlTtlSeconds });
+  return { url: p.url, expires_at: p.expiresAt.toISOString() };
+}
+
+/** Sender or recipient only; anyone else gets the same 404 as for an unknown id. */
+async function visibleMessage(app: AppContext, caller: Caller, id: string): Promise<MessageRow> {
+  const m = await getMessageVisibleTo(app.sql, id, caller.did);
+  if (m === null) throw notFound('message');
+  return m;
+}
+
+export async function describeMessage(app: AppContext, caller: Caller, id: string) {
+  const m = await visibleMessage(app, caller, id);
+  return {
+    message_id: m.id,
+    convo_id: m.convoId,
+    sender_did: m.senderDid,
+    size: m.size,
+    md5: m.md5,
+    sha256: m.sha256,
+    created_at: m.createdAt.toISOString(),
+    metadata: m.metadata,
+    download: await download(app, m),
+  };
+}
+
+export async function blobUrl(app: AppContext, caller: Caller, id: string): Promise<string> {
+  return (await download(app, await visibleMessage(app, caller, id))).url;
+}
+
+export async function ackOne(app: AppContext, caller: Caller, id: string): Promise<void> {
+  const acked = await app.sql.begin((tx) => ackMessages(tx, caller.did, [id], app.clock.now()));
+  if (acked.length === 0) throw notFound('message');
+  app.metrics.acks.inc();
+}
+
+export async function ackMany(app: AppContext, caller: Caller, ids: string[]) {
+  const acked = new Set(await app.sql.begin((tx) => ackMessages(tx, caller.did, ids, app.clock.now())));
+  app.metrics.acks.inc(acked.size);
+  return { acked: ids.filter((id) => acked.has(id)), not_found: ids.filter((id) => !acked.has(id)) };
+}

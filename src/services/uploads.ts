@@ -1,0 +1,251 @@
+// Reservations: reserve → presigned PUT (or multipart part URLs) → complete → commit elsewhere.
+// No Koa and no SQL text here; the store is called only outside transactions.
+import type { Caller } from '../http/auth.js';
+import type { AppContext } from '../context.js';
+import { isMember } from '../db/convos.js';
+import {
+  countPendingUploads,
+  finishUpload,
+  getUpload,
+  insertUpload,
+  lockSenderQuota,
+  markCleaned,
+  type UploadRow,
+} from '../db/uploads.js';
+import { AppError, conflict, forbidden, invalidRequest, notFound } from '../errors.js';
+import { blobKeyFor, uuidv7 } from '../ids.js';
+import { StoreRejected, type PresignedRequest } from '../store/store.js';
+
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+/** At most this many part URLs in one answer (API.md). */
+export const MAX_PART_URLS = 100;
+
+export interface ReserveInput {
+  convo_id: string;
+  size: number;
+  md5?: string;
+  sha256?: string;
+  content_type?: string;
+}
+
+export type UploadInstructions =
+  | { method: 'PUT'; url: string; headers: Record<string, string> }
+  | {
+      method: 'MULTIPART';
+      part_size: number;
+      part_count: number;
+      parts: { part_number: number; url: string; headers: Record<string, string> }[];
+    };
+
+export const uploadExpired = () =>
+  new AppError(410, 'UploadExpired', 'The commit deadline of this upload has passed; reserve a new upload.');
+
+/** Uploads a caller may see: its own, or any for a service. Anything else is "not found". */
+export async function visibleUpload(app: AppContext, caller: Caller, id: string, opts: { serviceMay: boolean }): Promise<UploadRow> {
+  const upload = await getUpload(app.sql, id);
+  if (upload === null) throw notFound('upload');
+  if (upload.senderDid !== caller.did && !(opts.serviceMay && caller.isService)) throw notFound('upload');
+  return upload;
+}
+
+const partCount = (u: Pick<UploadRow, 'size' | 'partSize'>) => Math.ceil(u.size / u.partSize!);
+const partLength = (u: Pick<UploadRow, 'size' | 'partSize'>, n: number) =>
+  n < partCount(u) ? u.partSize! : u.size - u.partSize! * (partCount(u) - 1);
+
+/** URL lifetime: the configured TTL, cut at the commit deadline (invariant 5). */
+function urlLifetime(app: AppContext, upload: Pick<UploadRow, 'commitDeadline'>, now: Date): number {
+  const untilDeadline = Math.floor((upload.commitDeadline.getTime() - now.getTime()) / 1000);
+  if (untilDeadline < 1) throw uploadExpired();
+  return Math.min(app.config.uploadUrlTtlSeconds, untilDeadline);
+}
+
+async function instructions(app: AppContext, u: UploadRow, now: Date, partNumbers: readonly number[] | null) {
+  const expiresIn = urlLifetime(app, u, now);
+  if (u.multipartUploadId === null) {
+    const p = await app.store.presignPut({ key: u.blobKey, size: u.size, md5: u.md5!, contentType: u.contentType, now, expiresIn });
+    return { expiresAt: p.expiresAt, upload: { method: 'PUT', url: p.url, headers: p.headers } as UploadInstructions };
+  }
+  const count = partCount(u);
+  const numbers = partNumbers ?? Array.from({ length: Math.min(MAX_PART_URLS, count) }, (_, i) => i + 1);
+  let last: PresignedRequest | undefined;
+  const parts = [];
+  for (const n of numbers) {
+    last = await app.store.presignPart({ key: u.blobKey, uploadId: u.multipartUploadId, partNumber: n, size: partLength(u, n), now, expiresIn });
+    parts.push({ part_number: n, url: last.url, headers: last.headers });
+  }
+  const expiresAt = new Date(now.getTime() + expiresIn * 1000);
+  return {
+    expiresAt,
+    upload: { method: 'MULTIPART', part_size: u.partSize!, part_count: count, parts } as UploadInstructions,
+  };
+}
+
+export async function reserveUpload(app: AppContext, caller: Caller, input: ReserveInput) {
+  const { config } = app;
+  if (input.size > config.maxMessageBytes) {
+    throw new AppError(413, 'PayloadTooLarge', `Messages are limited to ${config.maxMessageBytes} bytes.`);
+  }
+  const multipart = input.size > config.multipartThresholdBytes;
+  if (!multipart && input.md5 === undefined) {
+    throw invalidRequest('body/md5 is required for uploads of up to multipart_threshold_bytes.', {
+      location: 'body',
+      field: '/md5',
+      problem: 'is required for a single PUT',
+    });
+  }
+  if (config.membership === 'enforce' && !(await isMember(app.sql, input.convo_id, caller.did))) {
+    throw forbidden('You are not a member of this conversation.');
+  }
+  // Cheap early refusal before any store call; the authoritative check is inside the transaction.
+  if ((await countPendingUploads(app.sql, caller.did)) >= config.maxPendingUploads) throw rateLimited(config.maxPendingUploads);
+
+  const now = app.clock.now();
+  const messageId = uuidv7(now);
+  const blobKey = blobKeyFor(messageId, now);
+  const contentType = input.content_type ?? DEFAULT_CONTENT_TYPE;
+  const multipartUploadId = multipart ? await app.store.createMultipart(blobKey, contentType) : null;
+  const row: UploadRow = {
+    messageId,
+    senderDid: caller.did,
+    convoId: input.convo_id,
+    blobKey,
+    size: input.size,
+    md5: multipart ? null : input.md5!,
+    sha256: input.sha256 ?? null,
+    contentType,
+    multipartUploadId,
+    partSize: multipart ? config.partSizeBytes : null,
+    state: 'pending',
+    createdAt: now,
+    commitDeadline: new Date(now.getTime() + config.commitWindowSeconds * 1000),
+  };
+  try {
+    await app.sql.begin(async (tx) => {
+      await lockSenderQuota(tx, caller.did);
+      if ((await countPendingUploads(tx, caller.did)) >= config.maxPendingUploads) throw rateLimited(config.maxPendingUploads);
+      await insertUpload(tx, row);
+    });
+  } catch (err) {
+    if (multipartUploadId !== null) await app.store.abortMultipart(blobKey, multipartUploadId).catch(() => {});
+    throw err;
+  }
+  app.metrics.uploadsReserved.inc({ kind: multipart ? 'multipart' : 'single' });
+  const { expiresAt, upload } = await instructions(app, row, now, null);
+  return {
+    message_id: messageId,
+    blob_key: blobKey,
+    state: row.state,
+    commit_deadline: row.commitDeadline.toISOString(),
+    expires_at: expiresAt.toISOString(),
+    upload,
+  };
+}
+
+function rateLimited(max: number): AppError {
+  return new AppError(429, 'RateLimited', `You have ${max} uploads pending; commit or abort one first.`, undefined, 30);
+}
+
+function requirePending(u: UploadRow): void {
+  if (u.state === 'committed') throw conflict('This upload is already committed.');
+  if (u.state !== 'pending') throw uploadExpired();
+}
+
+export async function refreshUrls(app: AppContext, caller: Caller, id: string, partNumbers: number[] | undefined) {
+  const u = await visibleUpload(app, caller, id, { serviceMay: false });
+  requirePending(u);
+  const now = app.clock.now();
+  if (now > u.commitDeadline) throw uploadExpired();
+  if (u.multipartUploadId === null && partNumbers !== undefined) {
+    throw invalidRequest('body/part_numbers applies to multipart uploads only.', { location: 'body', field: '/part_numbers', problem: 'not multipart' });
+  }
+  if (partNumbers !== undefined) {
+    const count = partCount(u);
+    const bad = partNumbers.findIndex((n) => n > count);
+    if (bad >= 0) {
+      throw invalidRequest(`body/part_numbers/${bad} is beyond the last part (${count}).`, {
+        location: 'body',
+        field: `/part_numbers/${bad}`,
+        problem: `must be at most ${count}`,
+      });
+    }
+  }
+  const { expiresAt, upload } = await instructions(app, u, now, partNumbers ?? null);
+  return { expires_at: expiresAt.toISOString(), upload };
+}
+
+export async function completeUpload(app: AppContext, caller: Caller, id: string, parts: { part_number: number; etag: string }[]) {
+  const u = await visibleUpload(app, caller, id, { serviceMay: false });
+  if (u.multipartUploadId === null) {
+    throw invalidRequest('Only multipart uploads are completed; commit a single PUT directly.');
+  }
+  if (u.state === 'committed') return { message_id: u.messageId, size: u.size };
+  requirePending(u);
+  if (app.clock.now() > u.commitDeadline) throw uploadExpired();
+  const count = partCount(u);
+  if (parts.length !== count || parts.some((p, i) => p.part_number !== i + 1)) {
+    throw invalidRequest(`body/parts must list parts 1 to ${count} in order, each once.`, {
+      location: 'body',
+      field: '/parts',
+      problem: `must be parts 1..${count}`,
+    });
+  }
+  // Completing twice is harmless: once the object exists with its size, the work is done.
+  const head = await app.store.head(u.blobKey);
+  if (head !== null && head.size === u.size) return { message_id: u.messageId, size: u.size };
+  try {
+    await app.store.completeMultipart(
+      u.blobKey,
+      u.multipartUploadId,
+      parts.map((p) => ({ partNumber: p.part_number, etag: p.etag })),
+    );
+  } catch (err) {
+    if (err instanceof StoreRejected) {
+      if (err.storeCode === 'NoSuchUpload') throw uploadExpired();
+      throw invalidRequest(`The store refused to complete the upload (${err.storeCode}): check each part's ETag and that every part was uploaded.`, {
+        location: 'body',
+        field: '/parts',
+        problem: err.storeCode,
+      });
+    }
+    throw err;
+  }
+  return { message_id: u.messageId, size: u.size };
+}
+
+export async function describeUpload(app: AppContext, caller: Caller, id: string) {
+  const u = await visibleUpload(app, caller, id, { serviceMay: true });
+  return {
+    message_id: u.messageId,
+    state: u.state,
+    size: u.size,
+    convo_id: u.convoId,
+    commit_deadline: u.commitDeadline.toISOString(),
+  };
+}
+
+/** Abort: the row leaves `pending` first, so no commit can win afterwards; then the bytes go. */
+export async function abortUpload(app: AppContext, caller: Caller, id: string): Promise<void> {
+  const u = await visibleUpload(app, caller, id, { serviceMay: true });
+  if (u.state === 'committed') throw conflict('This upload is committed; it can no longer be aborted.');
+  if (u.state === 'pending') {
+    const now = app.clock.now();
+    const moved = await finishUpload(app.sql, u.messageId, 'aborted', now);
+    if (!moved) {
+      const again = await getUpload(app.sql, u.messageId);
+      if (again?.state === 'committed') throw conflict('This upload was committed meanwhile; it can no longer be aborted.');
+      return;
+    }
+    await discardBytes(app, u);
+  }
+}
+
+/** Deletes an uncommitted upload's object or multipart upload; the reconciler retries failures. */
+export async function discardBytes(app: AppContext, u: UploadRow): Promise<void> {
+  try {
+    if (u.multipartUploadId !== null) await app.store.abortMultipart(u.blobKey, u.multipartUploadId);
+    await app.store.delete(u.blobKey);
+    await markCleaned(app.sql, u.messageId, app.clock.now());
+  } catch (err) {
+    app.log.warn({ err, messageId: u.messageId }, 'could not delete the bytes of a finished upload; reconciliation will');
+  }
+}
