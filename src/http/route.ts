@@ -57,8 +57,8 @@ function describe(where: string, e: ErrorObject): { location: string; field: str
   if (e.keyword === 'additionalProperties') field = `${field}/${(e.params as { additionalProperty: string }).additionalProperty}`;
   if (e.keyword === 'uniqueItems') {
     const p = e.params as { i: number; j: number };
-    field = `${field}/${p.i}`;
-    return { location: where, field: field || '/', problem: `duplicates item ${p.j}` };
+    field = `${field}/${Math.max(p.i, p.j)}`;
+    return { location: where, field, problem: `duplicates item ${Math.min(p.i, p.j)}` };
   }
   const problem = e.keyword === 'additionalProperties' ? 'is not an accepted field' : (e.message ?? 'is invalid');
   return { location: where, field: field || '/', problem };
