@@ -75,42 +75,68 @@ test('malformed JSON is 400 InvalidRequest', async () => {
   assert.is(ready.status, 200);
 });
 
-test('a 5xx never leaks internals', async () => {
-  // A broken database connection: the pool points at a port where nothing listens.
+/** The same broker with its pool (or its bucket) pointed at a port where nothing listens. */
+async function withBrokenDatabase(fn: (base: string) => Promise<void>, part: 'database' | 'storage' = 'database'): Promise<void> {
   const { createApp } = await import('../src/app.js');
   const { createSql } = await import('../src/db/sql.js');
-  const broken = { ...app.ctx, sql: createSql('postgres://nobody:secret@127.0.0.1:1/none', { max: 1 }) };
+  const { BlobStore } = await import('../src/store/store.js');
+  const broken = { ...app.ctx, sql: part === 'database' ? createSql('postgres://nobody:secret@127.0.0.1:1/none', { max: 1 }) : app.ctx.sql };
+  if (part === 'storage') broken.store = new BlobStore({ ...app.config.store, endpoint: 'http://127.0.0.1:1' });
   const server = createApp(broken).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
-  const port = (server.address() as { port: number }).port;
-  const res = await fetch(`http://127.0.0.1:${port}/api/v1/limits`, { headers: { authorization: `Bearer ${await app.token(alice)}` } });
-  const text = await res.text();
-  server.close();
-  await broken.sql.end({ timeout: 0 });
-  assert.is(res.status, 503);
-  const body = JSON.parse(text);
-  isErrorBody(body, 'DatabaseUnavailable');
-  assert.ok(res.headers.get('retry-after'));
-  assert.not.ok(/127\.0\.0\.1|ECONNREFUSED|secret|stack/i.test(text), text);
+  try {
+    await fn(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  } finally {
+    server.close();
+    if (part === 'database') await broken.sql.end({ timeout: 0 });
+    else broken.store.close();
+  }
+}
+
+test('a 5xx never leaks internals', async () => {
+  await withBrokenDatabase(async (base) => {
+    const res = await fetch(`${base}/api/v1/limits`, { headers: { authorization: `Bearer ${await app.token(alice)}` } });
+    const text = await res.text();
+    assert.is(res.status, 503);
+    isErrorBody(JSON.parse(text), 'DatabaseUnavailable');
+    assert.ok(res.headers.get('retry-after'));
+    assert.not.ok(/127\.0\.0\.1|ECONNREFUSED|secret|stack/i.test(text), text);
+  });
 });
 
 test('readyz names the failing part', async () => {
   const ok = await app.call('GET', '/readyz');
   assert.is(ok.status, 200);
-  const { createApp } = await import('../src/app.js');
-  const { createSql } = await import('../src/db/sql.js');
-  const broken = { ...app.ctx, sql: createSql('postgres://nobody:secret@127.0.0.1:1/none', { max: 1 }) };
-  const server = createApp(broken).listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const port = (server.address() as { port: number }).port;
-  const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-  const body = (await res.json()) as { message: string; details: Record<string, string> };
-  server.close();
-  await broken.sql.end({ timeout: 0 });
-  assert.is(res.status, 503);
-  assert.ok(body.message.includes('database'));
-  assert.is(body.details.database, 'unavailable');
-  assert.is(body.details.storage, 'ok');
+  await withBrokenDatabase(async (base) => {
+    const res = await fetch(`${base}/readyz`);
+    const body = (await res.json()) as { message: string; details: Record<string, string> };
+    assert.is(res.status, 503);
+    assert.ok(body.message.includes('database'));
+    assert.is(body.details.database, 'unavailable');
+    assert.is(body.details.storage, 'ok');
+  });
+});
+
+test('readyz names a failing bucket, and a reservation then answers 503 with nothing written', async () => {
+  const put = await app.call('PUT', '/api/v1/convos/c-broken/members', { as: 'did:web:delivery.test', body: { members: [alice] } });
+  assert.is(put.status, 200);
+  await withBrokenDatabase(async (base) => {
+    const res = await fetch(`${base}/readyz`);
+    const body = (await res.json()) as { error: string; details: Record<string, string> };
+    assert.is(res.status, 503);
+    assert.is(body.error, 'StorageUnavailable');
+    assert.equal(body.details, { database: 'ok', storage: 'unavailable' });
+    const reserve = await fetch(`${base}/api/v1/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await app.token(alice)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ convo_id: 'c-broken', size: 100 * 1024 * 1024 + 1 }),
+    });
+    // A multipart reservation needs the store first: it fails before anything is written.
+    assert.is(reserve.status, 503);
+    isErrorBody(await reserve.json(), 'StorageUnavailable');
+    assert.ok(reserve.headers.get('retry-after'));
+    assert.is((await app.ctx.sql`select 1 from uploads where convo_id = 'c-broken'`).length, 0);
+  }, 'storage');
 });
 
 test('openapi.json documents the routes', async () => {
