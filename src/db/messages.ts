@@ -74,14 +74,18 @@ export async function pendingPage(
   sql: Tx,
   args: { recipientDid: string; after: string | null; convoId: string | null; limit: number },
 ): Promise<PendingItem[]> {
+  // Optional conditions as fragments, not "$1 is null or …": a generic plan of the latter cannot
+  // start the index scan at the cursor, and deep pages would walk every earlier row.
+  const after = args.after === null ? sql`` : sql`and r.message_id > ${args.after}::uuid`;
+  const convo = args.convoId === null ? sql`` : sql`and m.convo_id = ${args.convoId}`;
   const rows = await sql`
     select m.id, m.convo_id, m.sender_did, m.size, m.created_at
     from message_recipients r
     join messages m on m.id = r.message_id
     where r.recipient_did = ${args.recipientDid}
       and not r.delivered
-      and (${args.after}::uuid is null or r.message_id > ${args.after}::uuid)
-      and (${args.convoId}::text is null or m.convo_id = ${args.convoId}::text)
+      ${after}
+      ${convo}
     order by r.message_id
     limit ${args.limit}`;
   return rows.map((r) => ({
