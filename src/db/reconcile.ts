@@ -1,0 +1,220 @@
+// Queries of the reconciliation pass. Every one is a single bounded statement: the pass never
+// holds a transaction open while it talks to the bucket (STYLE.md 7).
+import type { Sql, Tx } from './sql.js';
+
+/** Any fixed number, distinct from the migration lock: one reconciler at a time across processes. */
+const RECONCILE_LOCK = 7_243_100_002;
+
+/** An uncommitted reservation whose bytes (object or multipart upload) must be removed. */
+export interface UploadToClean {
+  messageId: string;
+  blobKey: string;
+  size: number;
+  multipartUploadId: string | null;
+  updatedAt: Date;
+}
+
+export interface MessageToDelete {
+  id: string;
+  blobKey: string;
+  size: number;
+  /** The column the page is ordered by (created_at or fully_acked_at): the keyset cursor. */
+  at: Date;
+}
+
+export interface KeyedMessage {
+  id: string;
+  blobKey: string;
+  createdAt: Date;
+  fullyAckedAt: Date | null;
+}
+
+/** A position in a listing ordered by (timestamp, id); null starts from the beginning. */
+export type Cursor = { at: Date; id: string } | null;
+
+/**
+ * Takes the session-level advisory lock on a dedicated connection. Returns the function that
+ * releases it (and the connection), or null when another pass holds it.
+ */
+export async function tryReconcileLock(sql: Sql): Promise<(() => Promise<void>) | null> {
+  const conn = await sql.reserve();
+  try {
+    const [row] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(${RECONCILE_LOCK}) as ok`;
+    if (!row?.ok) {
+      conn.release();
+      return null;
+    }
+  } catch (err) {
+    conn.release();
+    throw err;
+  }
+  return async () => {
+    try {
+      await conn`select pg_advisory_unlock(${RECONCILE_LOCK})`;
+    } finally {
+      conn.release();
+    }
+  };
+}
+
+const toClean = (r: Record<string, unknown>): UploadToClean => ({
+  messageId: r.message_id as string,
+  blobKey: r.blob_key as string,
+  size: r.size as number,
+  multipartUploadId: (r.multipart_upload_id as string | null) ?? null,
+  updatedAt: r.updated_at as Date,
+});
+
+/**
+ * Marks up to `limit` pending uploads whose deadline is before `cutoff` as expired. A concurrent
+ * commit holds the row lock: this statement waits for it, re-reads the row, and skips it when
+ * the commit won (state is no longer 'pending'). Returns only the rows it changed.
+ */
+export async function expirePendingUploads(sql: Tx, args: { cutoff: Date; at: Date; limit: number }): Promise<UploadToClean[]> {
+  const rows = await sql`
+    update uploads set state = 'expired', updated_at = ${args.at}
+    where message_id in (
+      select message_id from uploads
+      where state = 'pending' and commit_deadline < ${args.cutoff}
+      order by commit_deadline
+      limit ${args.limit})
+    and state = 'pending'
+    returning message_id, blob_key, size, multipart_upload_id, updated_at`;
+  return rows.map(toClean);
+}
+
+/** What expirePendingUploads would mark, without marking (dry run). Ordered by deadline, then id. */
+export async function listExpirableUploads(sql: Tx, args: { cutoff: Date; after: Cursor; limit: number }): Promise<(UploadToClean & { commitDeadline: Date })[]> {
+  const rows = args.after
+    ? await sql`
+        select message_id, blob_key, size, multipart_upload_id, updated_at, commit_deadline from uploads
+        where state = 'pending' and commit_deadline < ${args.cutoff}
+          and (commit_deadline, message_id) > (${args.after.at}, ${args.after.id})
+        order by commit_deadline, message_id limit ${args.limit}`
+    : await sql`
+        select message_id, blob_key, size, multipart_upload_id, updated_at, commit_deadline from uploads
+        where state = 'pending' and commit_deadline < ${args.cutoff}
+        order by commit_deadline, message_id limit ${args.limit}`;
+  return rows.map((r) => ({ ...toClean(r), commitDeadline: r.commit_deadline as Date }));
+}
+
+/** Finished, never committed uploads whose bytes may still be in the bucket, in (updated_at, id) order. */
+export async function listUncleanedUploads(sql: Tx, args: { after: Cursor; limit: number }): Promise<UploadToClean[]> {
+  const rows = args.after
+    ? await sql`
+        select message_id, blob_key, size, multipart_upload_id, updated_at from uploads
+        where state in ('aborted', 'expired', 'rejected') and cleaned_at is null
+          and (updated_at, message_id) > (${args.after.at}, ${args.after.id})
+        order by updated_at, message_id limit ${args.limit}`
+    : await sql`
+        select message_id, blob_key, size, multipart_upload_id, updated_at from uploads
+        where state in ('aborted', 'expired', 'rejected') and cleaned_at is null
+        order by updated_at, message_id limit ${args.limit}`;
+  return rows.map(toClean);
+}
+
+export async function markUploadsCleaned(sql: Tx, messageIds: readonly string[], at: Date): Promise<number> {
+  if (messageIds.length === 0) return 0;
+  const rows = await sql`
+    update uploads set cleaned_at = ${at}
+    where message_id = any(${sql.array(messageIds as string[])}::uuid[]) and cleaned_at is null
+      and state in ('aborted', 'expired', 'rejected')
+    returning message_id`;
+  return rows.length;
+}
+
+/**
+ * Deletes up to `limit` finished upload rows created before `before`. Uncommitted ones only once
+ * their bytes are gone (cleaned_at): the row is what tells the sweep where those bytes are.
+ */
+export async function pruneFinishedUploads(sql: Tx, args: { before: Date; limit: number; dryRun: boolean }): Promise<number> {
+  if (args.dryRun) {
+    const [row] = await sql<{ n: number }[]>`
+      select count(*)::int as n from (
+        select 1 from uploads
+        where state <> 'pending' and created_at < ${args.before} and (state = 'committed' or cleaned_at is not null)
+        limit ${args.limit}) t`;
+    return row?.n ?? 0;
+  }
+  const rows = await sql`
+    delete from uploads where message_id in (
+      select message_id from uploads
+      where state <> 'pending' and created_at < ${args.before} and (state = 'committed' or cleaned_at is not null)
+      order by created_at
+      limit ${args.limit})
+    returning message_id`;
+  return rows.length;
+}
+
+const toMessage = (r: Record<string, unknown>): MessageToDelete => ({
+  id: r.id as string,
+  blobKey: r.blob_key as string,
+  size: r.size as number,
+  at: r.at as Date,
+});
+
+/** Messages created before `before`, in (created_at, id) order. */
+export async function listMessagesPastRetention(sql: Tx, args: { before: Date; after: Cursor; limit: number }): Promise<MessageToDelete[]> {
+  const rows = args.after
+    ? await sql`
+        select id, blob_key, size, created_at as at from messages
+        where created_at < ${args.before} and (created_at, id) > (${args.after.at}, ${args.after.id})
+        order by created_at, id limit ${args.limit}`
+    : await sql`
+        select id, blob_key, size, created_at as at from messages
+        where created_at < ${args.before}
+        order by created_at, id limit ${args.limit}`;
+  return rows.map(toMessage);
+}
+
+/** Messages every recipient acknowledged before `before`, in (fully_acked_at, id) order. */
+export async function listFullyAckedMessages(sql: Tx, args: { before: Date; after: Cursor; limit: number }): Promise<MessageToDelete[]> {
+  const rows = args.after
+    ? await sql`
+        select id, blob_key, size, fully_acked_at as at from messages
+        where fully_acked_at < ${args.before} and (fully_acked_at, id) > (${args.after.at}, ${args.after.id})
+        order by fully_acked_at, id limit ${args.limit}`
+    : await sql`
+        select id, blob_key, size, fully_acked_at as at from messages
+        where fully_acked_at < ${args.before}
+        order by fully_acked_at, id limit ${args.limit}`;
+  return rows.map(toMessage);
+}
+
+/** Deletes message rows (recipient rows cascade). */
+export async function deleteMessages(sql: Tx, ids: readonly string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const rows = await sql`delete from messages where id = any(${sql.array(ids as string[])}::uuid[]) returning id`;
+  return rows.length;
+}
+
+/**
+ * Messages whose blob key lies in (lo, hi], in key order, after `afterKey`. Blob keys are
+ * `m/yyyy/mm/dd/<uuid>` with lowercase hex: punctuation sits at the same places in every key,
+ * so any collation orders them as the bucket listing does (byte order) and the unique index
+ * on blob_key serves the range.
+ */
+export async function messagesInKeyRange(sql: Tx, args: { lo: string; hi: string; afterKey: string | null; limit: number }): Promise<KeyedMessage[]> {
+  const from = args.afterKey ?? args.lo;
+  const rows = await sql`
+    select id, blob_key, created_at, fully_acked_at from messages
+    where blob_key > ${from} and blob_key <= ${args.hi}
+    order by blob_key limit ${args.limit}`;
+  return rows.map((r) => ({
+    id: r.id as string,
+    blobKey: r.blob_key as string,
+    createdAt: r.created_at as Date,
+    fullyAckedAt: (r.fully_acked_at as Date | null) ?? null,
+  }));
+}
+
+/** Of `keys`, those that belong to a message or to an upload that may still become one. */
+export async function keysWithLiveRows(sql: Tx, keys: readonly string[]): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const arr = sql.array(keys as string[]);
+  const rows = await sql<{ blob_key: string }[]>`
+    select blob_key from messages where blob_key = any(${arr}::text[])
+    union
+    select blob_key from uploads where blob_key = any(${arr}::text[]) and state in ('pending', 'committed')`;
+  return new Set(rows.map((r) => r.blob_key));
+}

@@ -1,0 +1,484 @@
+// Reconciliation against the real PostgreSQL and the R2 emulator: what it deletes, what it must
+// never delete, and that it is bounded, idempotent, resumable and one at a time.
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { AppContext } from '../src/context.js';
+import { tryReconcileLock } from '../src/db/reconcile.js';
+import { blobKeyFor } from '../src/ids.js';
+import { ACK_GRACE_MS, EXPIRY_MARGIN_MS, reconcile, SKIPPED_LOCKED, type ReconcileReport } from '../src/jobs/reconcile.js';
+import { startScheduler } from '../src/jobs/scheduler.js';
+import { BlobStore, StoreUnavailable } from '../src/store/store.js';
+import { startTestApp, type TestApp } from './helpers/harness.js';
+import { bytes, md5b64 } from './helpers/flow.js';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const SENDER = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa';
+const RECIPIENT = 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb';
+
+const test = suite('reconcile: one pass over uploads, messages and the bucket');
+let app: TestApp;
+let ctx: AppContext;
+let T: number;
+
+test.before(async () => {
+  app = await startTestApp();
+  ctx = app.ctx;
+});
+test.after(async () => {
+  await app?.close();
+});
+test.before.each(async () => {
+  T = Date.now();
+  await ctx.sql`truncate uploads, messages, message_recipients, convo_members`;
+  for (;;) {
+    const page = await ctx.store.list({ prefix: '' });
+    if (page.objects.length === 0) break;
+    await ctx.store.deleteMany(page.objects.map((o) => o.key));
+  }
+});
+
+// --- fixtures: rows written directly, objects PUT through presigned URLs -------------------------
+
+async function putObject(key: string, size = 32): Promise<void> {
+  const body = bytes(size);
+  const p = await ctx.store.presignPut({ key, size, md5: md5b64(body), contentType: 'application/octet-stream', now: new Date(), expiresIn: 60 });
+  const { 'content-length': _len, ...headers } = p.headers;
+  const res = await fetch(p.url, { method: 'PUT', headers, body });
+  await res.arrayBuffer();
+  assert.is(res.status, 200);
+}
+
+const exists = async (key: string) => (await ctx.store.head(key)) !== null;
+
+interface UploadFixture {
+  id: string;
+  key: string;
+  size: number;
+}
+
+/** A reservation made at `at`; `object` PUTs its bytes. */
+async function upload(
+  at: number,
+  o: { object?: boolean; state?: string; cleaned?: boolean; size?: number; multipart?: string; windowMs?: number } = {},
+): Promise<UploadFixture> {
+  const id = randomUUID();
+  const key = blobKeyFor(id, new Date(at));
+  const size = o.size ?? 32;
+  const deadline = new Date(at + (o.windowMs ?? ctx.config.commitWindowSeconds * 1000));
+  await ctx.sql`
+    insert into uploads (message_id, sender_did, convo_id, blob_key, size, md5, content_type, multipart_upload_id,
+                         part_size, state, created_at, commit_deadline, updated_at, cleaned_at)
+    values (${id}, ${SENDER}, 'c1', ${key}, ${size}, ${o.multipart ? null : 'AAAAAAAAAAAAAAAAAAAAAA=='},
+            'application/octet-stream', ${o.multipart ?? null}, ${o.multipart ? 5 * 1024 * 1024 : null},
+            ${o.state ?? 'pending'}, ${new Date(at)}, ${deadline}, ${new Date(at)}, ${o.cleaned ? new Date(at) : null})`;
+  if (o.object) await putObject(key, size);
+  return { id, key, size };
+}
+
+/** A committed message (upload committed, message and recipient rows) created at `at`. */
+async function message(at: number, o: { object?: boolean; ackedAt?: number; size?: number } = {}): Promise<UploadFixture> {
+  const u = await upload(at, { object: o.object ?? true, state: 'committed', size: o.size });
+  const acked = o.ackedAt === undefined ? null : new Date(o.ackedAt);
+  await ctx.sql`
+    insert into messages (id, convo_id, sender_did, blob_key, size, commit_digest, created_at, fully_acked_at)
+    values (${u.id}, 'c1', ${SENDER}, ${u.key}, ${u.size}, 'd', ${new Date(at)}, ${acked})`;
+  await ctx.sql`
+    insert into message_recipients (message_id, recipient_did, delivered, delivered_at)
+    values (${u.id}, ${RECIPIENT}, ${acked !== null}, ${acked})`;
+  return u;
+}
+
+async function uploadRow(id: string) {
+  const [row] = await ctx.sql<{ state: string; cleaned_at: Date | null }[]>`select state, cleaned_at from uploads where message_id = ${id}`;
+  return row ?? null;
+}
+const messageCount = async (id: string) => (await ctx.sql<{ n: number }[]>`select count(*)::int as n from messages where id = ${id}`)[0]!.n;
+const recipientCount = async (id: string) =>
+  (await ctx.sql<{ n: number }[]>`select count(*)::int as n from message_recipients where message_id = ${id}`)[0]!.n;
+
+function assertNothingDone(r: ReconcileReport): void {
+  assert.equal(
+    [r.expiredUploads.count, r.cleanedUploads.count, r.prunedUploads.count, r.retention.count, r.acked.count, r.strays.count, r.missing.count],
+    [0, 0, 0, 0, 0, 0, 0],
+    JSON.stringify(r),
+  );
+  assert.equal(r.errors, []);
+  assert.ok(r.complete);
+}
+
+const pass = (now: number, o: Parameters<typeof reconcile>[1] = {}) => reconcile(ctx, { now: new Date(now), ...o });
+
+// --- expired uploads ----------------------------------------------------------------------------
+
+test('an upload inside its commit window survives any number of passes', async () => {
+  const u = await upload(T, { object: true });
+  const deadline = T + ctx.config.commitWindowSeconds * 1000;
+  for (const now of [T, T + MIN, deadline - 1, deadline, deadline + 1, deadline + EXPIRY_MARGIN_MS]) {
+    for (let i = 0; i < 2; i++) assertNothingDone(await pass(now));
+    assert.is((await uploadRow(u.id))?.state, 'pending');
+    assert.ok(await exists(u.key), `object kept at ${now - T} ms`);
+  }
+});
+
+test('past deadline + margin the upload is marked expired, its object deleted and cleaned_at set; a second pass finds nothing', async () => {
+  const u = await upload(T, { object: true, size: 40 });
+  const after = T + ctx.config.commitWindowSeconds * 1000 + EXPIRY_MARGIN_MS + 1;
+  const r = await pass(after);
+  assert.equal(r.expiredUploads, { count: 1, bytes: 40 });
+  assert.equal(r.cleanedUploads, { count: 1, bytes: 40 });
+  assert.ok(r.complete);
+  const row = await uploadRow(u.id);
+  assert.is(row?.state, 'expired');
+  assert.ok(row?.cleaned_at instanceof Date);
+  assert.not.ok(await exists(u.key));
+  assertNothingDone(await pass(after));
+});
+
+test('an expired multipart upload is aborted, found from our own row', async () => {
+  const id = randomUUID();
+  const key = blobKeyFor(id, new Date(T));
+  const uploadId = await ctx.store.createMultipart(key, 'application/octet-stream');
+  const part = bytes(1024);
+  const p = await ctx.store.presignPart({ key, uploadId, partNumber: 1, size: part.length, now: new Date(), expiresIn: 60 });
+  const res = await fetch(p.url, { method: 'PUT', body: part });
+  await res.arrayBuffer();
+  assert.is(res.status, 200);
+  const etag = (res.headers.get('etag') ?? '').replace(/"/g, '');
+  await ctx.sql`
+    insert into uploads (message_id, sender_did, convo_id, blob_key, size, content_type, multipart_upload_id, part_size,
+                         state, created_at, commit_deadline, updated_at)
+    values (${id}, ${SENDER}, 'c1', ${key}, 1024, 'application/octet-stream', ${uploadId}, ${5 * 1024 * 1024}, 'pending',
+            ${new Date(T)}, ${new Date(T + HOUR)}, ${new Date(T)})`;
+  const r = await pass(T + HOUR + EXPIRY_MARGIN_MS + 1);
+  assert.is(r.expiredUploads.count, 1);
+  assert.is(r.cleanedUploads.count, 1);
+  try {
+    await ctx.store.completeMultipart(key, uploadId, [{ partNumber: 1, etag }]);
+    assert.unreachable('the multipart upload should be gone');
+  } catch (err) {
+    assert.instance(err, Error);
+    assert.is((err as { storeCode?: string }).storeCode, 'NoSuchUpload');
+  }
+  assert.not.ok(await exists(key));
+});
+
+test('aborted, expired and rejected uploads whose bytes were left behind are swept once', async () => {
+  const aborted = await upload(T - HOUR, { object: true, state: 'aborted' });
+  const rejected = await upload(T - HOUR, { object: true, state: 'rejected' });
+  const crashed = await upload(T - 3 * HOUR, { object: true, state: 'expired' });
+  const done = await upload(T - HOUR, { object: false, state: 'aborted', cleaned: true });
+  const r = await pass(T);
+  assert.is(r.cleanedUploads.count, 3);
+  assert.is(r.expiredUploads.count, 0);
+  for (const u of [aborted, rejected, crashed]) {
+    assert.not.ok(await exists(u.key));
+    assert.ok((await uploadRow(u.id))?.cleaned_at instanceof Date);
+  }
+  assert.ok((await uploadRow(done.id)) !== null);
+  assertNothingDone(await pass(T));
+});
+
+test('finished upload rows are pruned after retention; pending ones never are', async () => {
+  const old = T - 31 * DAY;
+  const committed = await upload(old, { state: 'committed' });
+  const cleaned = await upload(old, { state: 'expired', cleaned: true });
+  const pending = await upload(old, { state: 'pending', windowMs: 40 * DAY });
+  const young = await upload(T - DAY, { state: 'aborted', cleaned: true });
+  const r = await pass(T);
+  assert.is(r.prunedUploads.count, 2);
+  assert.is(await uploadRow(committed.id), null);
+  assert.is(await uploadRow(cleaned.id), null);
+  assert.is((await uploadRow(pending.id))?.state, 'pending');
+  assert.ok((await uploadRow(young.id)) !== null);
+  assertNothingDone(await pass(T));
+});
+
+// --- messages -------------------------------------------------------------------------------------
+
+test('a committed message inside retention survives; past retention its object goes, then its rows', async () => {
+  const m = await message(T, { size: 50 });
+  const retention = ctx.config.retentionDays * DAY;
+  for (const now of [T, T + DAY, T + retention - 1, T + retention]) {
+    const r = await pass(now);
+    assert.is(r.retention.count, 0, `at +${now - T} ms`);
+    assert.is(await messageCount(m.id), 1);
+    assert.ok(await exists(m.key));
+  }
+  const r = await pass(T + retention + 1);
+  assert.equal(r.retention, { count: 1, bytes: 50 });
+  assert.is(await messageCount(m.id), 0);
+  assert.is(await recipientCount(m.id), 0);
+  assert.not.ok(await exists(m.key));
+  assert.is(r.prunedUploads.count, 1, 'its committed upload row is pruned too');
+  assertNothingDone(await pass(T + retention + 1));
+});
+
+test('a fully acked message is deleted after the grace period, and only with DELETE_AFTER_ACK', async () => {
+  const acked = await message(T - 2 * HOUR, { ackedAt: T - HOUR, size: 20 });
+  const unacked = await message(T - 2 * HOUR);
+  assert.is((await pass(T + ACK_GRACE_MS - HOUR)).acked.count, 0, 'inside the grace period');
+  assert.is(await messageCount(acked.id), 1);
+  const keep = await reconcile({ ...ctx, config: { ...ctx.config, deleteAfterAck: false } }, { now: new Date(T + DAY) });
+  assert.is(keep.acked.count, 0);
+  assert.is(await messageCount(acked.id), 1);
+  assert.ok(await exists(acked.key));
+  const r = await pass(T + ACK_GRACE_MS - HOUR + 1);
+  assert.equal(r.acked, { count: 1, bytes: 20 });
+  assert.is(await messageCount(acked.id), 0);
+  assert.is(await recipientCount(acked.id), 0);
+  assert.not.ok(await exists(acked.key));
+  assert.is(await messageCount(unacked.id), 1);
+  assert.ok(await exists(unacked.key));
+});
+
+// --- the bucket: strays and missing objects -----------------------------------------------------
+
+test('strays older than the commit window + margin are deleted; objects with live rows and young strays stay', async () => {
+  const later = T + ctx.config.commitWindowSeconds * 1000 + EXPIRY_MARGIN_MS + MIN;
+  const stray = blobKeyFor(randomUUID(), new Date(T));
+  await putObject(stray, 10);
+  const pending = await upload(later - 10 * MIN, { object: true });
+  const live = await message(T);
+  const reappeared = await upload(T - HOUR, { object: true, state: 'expired', cleaned: true });
+  const elsewhere = 'other/2026/keep-me';
+  await putObject(elsewhere);
+
+  const young = await pass(T);
+  assert.is(young.strays.count, 0, 'a young stray may be an upload in flight');
+  assert.ok(await exists(stray));
+
+  const r = await pass(later);
+  assert.equal(r.strays, { count: 2, bytes: 42 });
+  assert.not.ok(await exists(stray));
+  assert.not.ok(await exists(reappeared.key));
+  assert.ok(await exists(pending.key));
+  assert.ok(await exists(live.key));
+  assert.ok(await exists(elsewhere));
+  assert.is(r.missing.count, 0);
+  assertNothingDone(await pass(later));
+});
+
+test('the bucket is listed page by page and every page is reconciled', async () => {
+  const later = T + 2 * HOUR;
+  const strays: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const k = blobKeyFor(randomUUID(), new Date(T));
+    strays.push(k);
+    await putObject(k);
+  }
+  const live = [await message(T), await message(T), await message(T)];
+  let lists = 0;
+  const counting = new Proxy(ctx.store, {
+    get(target, prop, receiver) {
+      if (prop === 'list') return (args: Parameters<BlobStore['list']>[0]) => (lists++, target.list(args));
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const r = await reconcile({ ...ctx, store: counting }, { now: new Date(later), pageSize: 2, batch: 2 });
+  assert.is(r.strays.count, 5);
+  assert.is(r.listed, 8);
+  assert.ok(lists >= 4 + ctx.config.retentionDays, `listed ${lists} pages`);
+  for (const k of strays) assert.not.ok(await exists(k));
+  for (const m of live) assert.ok(await exists(m.key));
+  assert.is(r.missing.count, 0);
+});
+
+test('a live message whose object is gone is reported at error level, counted in a gauge, and kept', async () => {
+  const gone = await message(T - HOUR, { object: false });
+  const recent = await message(T - MIN, { object: false }); // may have been committed after the listing
+  const ackDue = await message(T - 3 * HOUR, { object: false, ackedAt: T - 2 * HOUR });
+  const present = await message(T - HOUR);
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
+  const r = await reconcile({ ...ctx, log }, { now: new Date(T) });
+  assert.equal(r.missing, { count: 1, messageIds: [gone.id] });
+  assert.is(r.acked.count, 1, 'a fully acked message is deleted, not reported');
+  assert.is(await messageCount(gone.id), 1);
+  assert.is(await messageCount(recent.id), 1);
+  assert.is(await messageCount(ackDue.id), 0);
+  assert.ok(await exists(present.key));
+  assert.is(lines.length, 1, 'one log line per pass');
+  const line = JSON.parse(lines[0]!);
+  assert.is(line.level, 50);
+  assert.equal(line.reconcile.missing.messageIds, [gone.id]);
+  const gauge = await ctx.metrics.reconcileMissing.get();
+  assert.is(gauge.values[0]?.value, 1);
+});
+
+// --- dry run, limits, faults, lock -------------------------------------------------------------
+
+test('a dry run reports what it would do and changes nothing', async () => {
+  const now = T + 2 * HOUR;
+  const expiring = await upload(T - HOUR, { object: true });
+  const old = await message(T - 31 * DAY);
+  const acked = await message(T - 3 * HOUR, { ackedAt: T - 2 * HOUR });
+  const stray = blobKeyFor(randomUUID(), new Date(T));
+  await putObject(stray);
+  const missing = await message(T, { object: false });
+  const r = await pass(now, { dryRun: true });
+  assert.ok(r.dryRun);
+  assert.is(r.expiredUploads.count, 1);
+  assert.is(r.cleanedUploads.count, 1);
+  assert.is(r.retention.count, 1);
+  assert.is(r.acked.count, 1);
+  assert.is(r.strays.count, 1);
+  assert.equal(r.missing.messageIds, [missing.id]);
+  assert.is((await uploadRow(expiring.id))?.state, 'pending');
+  for (const k of [expiring.key, acked.key, stray]) assert.ok(await exists(k), k);
+  for (const m of [old, acked]) assert.is(await messageCount(m.id), 1);
+
+  const real = await pass(now);
+  assert.equal(
+    [real.expiredUploads.count, real.retention.count, real.acked.count, real.strays.count, real.missing.count],
+    [1, 1, 1, 1, 1],
+  );
+  const again = await pass(now);
+  assert.is(again.missing.count, 1, 'missing stays reported until someone acts');
+  assert.equal([again.expiredUploads.count, again.cleanedUploads.count, again.retention.count, again.acked.count, again.strays.count], [0, 0, 0, 0, 0]);
+});
+
+test('a limit leaves the rest to the next pass, which finishes the job', async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 7; i++) ids.push((await upload(T - 3 * HOUR, { object: true })).id);
+  const counts: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await pass(T, { limit: 3 });
+    counts.push(r.expiredUploads.count);
+    assert.is(r.complete, i === 2 ? true : false, `pass ${i}`);
+  }
+  assert.equal(counts, [3, 3, 1]);
+  for (const id of ids) assert.is((await uploadRow(id))?.state, 'expired');
+  assertNothingDone(await pass(T));
+});
+
+test('a pass that fails after marking uploads expired is finished by the next one', async () => {
+  const u = await upload(T - 3 * HOUR, { object: true });
+  const broken = new Proxy(ctx.store, {
+    get(target, prop, receiver) {
+      if (prop === 'deleteMany') return async () => Promise.reject(new StoreUnavailable('store request failed: injected'));
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const r = await reconcile({ ...ctx, store: broken }, { now: new Date(T) });
+  assert.is(r.expiredUploads.count, 1);
+  assert.is(r.cleanedUploads.count, 0);
+  assert.not.ok(r.complete);
+  assert.ok(r.errors.some((e) => e.category === 'expired_uploads' && e.message.includes('injected')), JSON.stringify(r.errors));
+  const row = await uploadRow(u.id);
+  assert.is(row?.state, 'expired');
+  assert.is(row?.cleaned_at, null);
+  assert.ok(await exists(u.key));
+
+  const next = await pass(T);
+  assert.is(next.expiredUploads.count, 0);
+  assert.is(next.cleanedUploads.count, 1);
+  assert.not.ok(await exists(u.key));
+  assertNothingDone(await pass(T));
+});
+
+test('DeleteObjects batches hold at most 1000 keys and rows go in bounded batches', async () => {
+  await ctx.sql`
+    insert into messages (id, convo_id, sender_did, blob_key, size, commit_digest, created_at)
+    select id, 'c1', ${SENDER}, 'm/2020/01/01/' || id::text, 10, 'd', ${new Date(T - 40 * DAY)}
+    from (select gen_random_uuid() as id from generate_series(1, 2300)) g`;
+  const sizes: number[] = [];
+  const recording = new Proxy(ctx.store, {
+    get(target, prop, receiver) {
+      if (prop === 'deleteMany') return (keys: string[]) => (sizes.push(keys.length), target.deleteMany(keys));
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const r = await reconcile({ ...ctx, store: recording }, { now: new Date(T) });
+  assert.equal(r.retention, { count: 2300, bytes: 23000 });
+  assert.ok(sizes.length >= 3 && sizes.every((n) => n > 0 && n <= 1000), String(sizes));
+  assert.is((await ctx.sql<{ n: number }[]>`select count(*)::int as n from messages`)[0]!.n, 0);
+});
+
+test('a concurrent pass returns at once saying another pass holds the lock', async () => {
+  const u = await upload(T - 3 * HOUR, { object: true });
+  const release = await tryReconcileLock(ctx.sql);
+  assert.ok(release);
+  try {
+    const t0 = Date.now();
+    const r = await pass(T);
+    assert.is(r.skipped, SKIPPED_LOCKED);
+    assert.ok(Date.now() - t0 < 2000);
+    assert.is((await uploadRow(u.id))?.state, 'pending');
+  } finally {
+    await release!();
+  }
+  const r = await pass(T);
+  assert.is(r.skipped, null);
+  assert.is(r.expiredUploads.count, 1);
+  const [a, b] = await Promise.all([pass(T), pass(T)]);
+  assert.ok(a.skipped === null || b.skipped === null, 'one of two concurrent passes runs');
+});
+
+test('expiry waits for a commit that holds the upload row, and then leaves the committed upload alone', async () => {
+  const u = await upload(T - 2 * HOUR, { object: true });
+  let finish!: () => void;
+  const gate = new Promise<void>((r) => (finish = r));
+  let locked!: () => void;
+  const hasLock = new Promise<void>((r) => (locked = r));
+  // What the commit route does in its transaction, held open while the pass runs.
+  const committing = ctx.sql.begin(async (tx) => {
+    await tx`select 1 from uploads where message_id = ${u.id} for update`;
+    locked();
+    await gate;
+    await tx`insert into messages (id, convo_id, sender_did, blob_key, size, commit_digest, created_at)
+             values (${u.id}, 'c1', ${SENDER}, ${u.key}, ${u.size}, 'd', ${new Date(T - HOUR)})`;
+    await tx`update uploads set state = 'committed' where message_id = ${u.id}`;
+  });
+  await hasLock;
+  let settled = false;
+  const running = pass(T).then((r) => ((settled = true), r));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.not.ok(settled, 'the pass waits on the row lock');
+  finish();
+  await committing;
+  const r = await running;
+  assert.is(r.expiredUploads.count, 0);
+  assert.is((await uploadRow(u.id))?.state, 'committed');
+  assert.ok(await exists(u.key));
+  assert.is(await messageCount(u.id), 1);
+});
+
+test('counters are exported as metrics', async () => {
+  await upload(T - 3 * HOUR, { object: true, size: 64 });
+  const expired = async () => (await ctx.metrics.reconcileItems.get()).values.find((x) => x.labels.category === 'expired_uploads')?.value ?? 0;
+  const before = await expired();
+  await pass(T);
+  assert.is((await expired()) - before, 1);
+  const text = await ctx.metrics.registry.metrics();
+  assert.match(text, /broker_reconcile_runs_total\{outcome="ok"\} \d+/);
+  assert.match(text, /broker_reconcile_bytes_total\{category="cleaned_uploads"\} \d+/);
+  assert.match(text, /broker_reconcile_last_success_timestamp_seconds \d/);
+});
+
+// --- the scheduler -------------------------------------------------------------------------------
+
+test('the scheduler runs passes on its cron and stop() waits for the running one', async () => {
+  const runs = async () => (await ctx.metrics.reconcileRuns.get()).values.reduce((s, v) => s + v.value, 0);
+  const off = startScheduler({ ...ctx, config: { ...ctx.config, reconcileCron: null } });
+  await off.stop();
+  const start = await runs();
+  const s = startScheduler({ ...ctx, config: { ...ctx.config, reconcileCron: '* * * * * *' } });
+  const deadline = Date.now() + 5000;
+  while ((await runs()) === start && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await s.stop();
+  const stopped = await runs();
+  assert.ok(stopped > start, 'at least one pass ran');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.is(await runs(), stopped, 'no pass after stop()');
+  assert.throws(() => startScheduler({ ...ctx, config: { ...ctx.config, reconcileCron: '99 * * * *' } }), /not a valid cron/);
+});
+
+test.run();
