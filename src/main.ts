@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, loadDotEnv, quietAwsSdkNodeWarning } from './config.js';
 import { createContext, type AppContext } from './context.js';
+import { startScheduler, type Scheduler } from './jobs/scheduler.js';
 import { createLogger } from './log.js';
 
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   let ctx: AppContext | undefined;
   let server: Server | undefined;
+  let scheduler: Scheduler | undefined;
   let stopping = false;
 
   const shutdown = async (signal: string) => {
@@ -37,11 +39,14 @@ async function main(): Promise<void> {
     }, SHUTDOWN_DEADLINE_MS);
     force.unref();
     try {
+      // Stopping the scheduler asks a running pass to finish its batch; it runs while HTTP drains.
+      const schedulerStopped = scheduler?.stop();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
         server.closeIdleConnections();
         await closed;
       }
+      await schedulerStopped;
       await ctx?.close();
       log.info('stopped');
       process.exit(0);
@@ -78,6 +83,13 @@ async function main(): Promise<void> {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   log.info({ url: `http://${config.host}:${port}` }, `mls-blob-broker listening on http://${config.host}:${port}`);
+  if (stopping) return;
+  try {
+    scheduler = startScheduler(ctx);
+  } catch (err) {
+    log.fatal({ err }, 'cannot schedule reconciliation');
+    void shutdown('scheduler-error');
+  }
 }
 
 void main();
