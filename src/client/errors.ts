@@ -17,7 +17,8 @@ export class BrokerError extends BrokerClientError {
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly details?: unknown,
+    /** The parsed error body ({error, message, details?}); `details` names the failing field on a 400. */
+    readonly body?: unknown,
     /** Seconds from `Retry-After`, when the broker sent one. */
     readonly retryAfter?: number,
   ) {

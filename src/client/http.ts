@@ -120,14 +120,14 @@ export class Transport {
 }
 
 function toBrokerError(res: Response, body: unknown, what: string): BrokerError {
-  const b = (body ?? {}) as { error?: unknown; message?: unknown; details?: unknown };
+  const b = (body ?? {}) as { error?: unknown; message?: unknown };
   const retryAfterHeader = res.headers.get('retry-after');
   const retryAfter = retryAfterHeader !== null && /^\d+$/.test(retryAfterHeader) ? Number(retryAfterHeader) : undefined;
   return new BrokerError(
     res.status,
     typeof b.error === 'string' ? b.error : `Http${res.status}`,
     typeof b.message === 'string' ? b.message : `${what} answered ${res.status}`,
-    b.details,
+    body,
     retryAfter,
   );
 }
