@@ -1,5 +1,6 @@
 // Reconciliation against the real PostgreSQL and the R2 emulator: what it deletes, what it must
 // never delete, and that it is bounded, idempotent, resumable and one at a time.
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -7,12 +8,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AppContext } from '../src/context.js';
 import { tryReconcileLock } from '../src/db/reconcile.js';
+import { createSql, type Sql } from '../src/db/sql.js';
 import { blobKeyFor } from '../src/ids.js';
 import { ACK_GRACE_MS, EXPIRY_MARGIN_MS, reconcile, SKIPPED_LOCKED, type ReconcileReport } from '../src/jobs/reconcile.js';
 import { startScheduler } from '../src/jobs/scheduler.js';
 import { BlobStore, StoreUnavailable } from '../src/store/store.js';
-import { startTestApp, type TestApp } from './helpers/harness.js';
-import { bytes, md5b64 } from './helpers/flow.js';
+import { startTestApp, testEnv, type TestApp } from './helpers/harness.js';
+import { bytes, commit, md5b64, putBytes, reserve as reserveUpload, setMembers, type Reserved } from './helpers/flow.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -482,3 +484,152 @@ test('the scheduler runs passes on its cron and stop() waits for the running one
 });
 
 test.run();
+
+// --- npm run reconcile as a child process ----------------------------------------------------------
+
+const cli = suite('npm run reconcile');
+let env: Record<string, string>;
+let cliSql: Sql;
+
+function runCli(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/reconcile.ts', ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env, ...extra },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+cli.before(async () => {
+  env = await testEnv();
+  cliSql = createSql(env.DATABASE_URL!, { max: 1 });
+});
+cli.after(async () => {
+  await cliSql?.end({ timeout: 1 });
+});
+
+cli('--dry-run --json reports an expired upload and changes nothing; without --dry-run it expires it', async () => {
+  const id = randomUUID();
+  const at = new Date(Date.now() - 3 * HOUR);
+  await cliSql`
+    insert into uploads (message_id, sender_did, convo_id, blob_key, size, md5, content_type, state, created_at, commit_deadline)
+    values (${id}, ${SENDER}, 'c1', ${blobKeyFor(id, at)}, 12, 'AAAAAAAAAAAAAAAAAAAAAA==', 'application/octet-stream', 'pending',
+            ${at}, ${new Date(at.getTime() + HOUR)})`;
+  const dry = await runCli(['--dry-run', '--json']);
+  assert.is(dry.code, 0, dry.stderr);
+  const report = JSON.parse(dry.stdout) as ReconcileReport;
+  assert.ok(report.dryRun);
+  assert.equal(report.expiredUploads, { count: 1, bytes: 12 });
+  const state = async () => (await cliSql<{ state: string }[]>`select state from uploads where message_id = ${id}`)[0]?.state;
+  assert.is(await state(), 'pending');
+
+  const real = await runCli([]);
+  assert.is(real.code, 0, real.stderr);
+  assert.match(real.stdout, /expired uploads\s+1 marked expired/);
+  assert.is(await state(), 'expired');
+});
+
+cli('--now pretends the clock reads that time; a bad value is refused in one line', async () => {
+  const r = await runCli(['--json', '--dry-run', '--now', '2031-02-03T04:05:06Z']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is((JSON.parse(r.stdout) as ReconcileReport).now, '2031-02-03T04:05:06.000Z');
+  const bad = await runCli(['--now', 'tomorrow']);
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, /--now must be an RFC 3339 time/);
+});
+
+cli('an unreachable database or bucket is one clear line and a non-zero exit, no stack trace', async () => {
+  const db = await runCli([], { DATABASE_URL: 'postgres://nobody@127.0.0.1:9/none' });
+  assert.is.not(db.code, 0);
+  assert.match(db.stderr, /^cannot reach the database: /);
+  assert.is(db.stderr.trim().split('\n').length, 1, db.stderr);
+  const bucket = await runCli([], { R2_ENDPOINT: 'http://127.0.0.1:9' });
+  assert.is.not(bucket.code, 0);
+  assert.match(bucket.stderr, /^cannot reach the bucket /);
+  assert.is(bucket.stderr.trim().split('\n').length, 1, bucket.stderr);
+  assert.not.match(db.stderr + bucket.stderr, /\n\s+at /);
+});
+
+cli.run();
+
+// --- the deadline boundary, through the real commit route ---------------------------------------------
+
+const boundary = suite('reconcile against commits at the deadline (HTTP)');
+let web: TestApp;
+
+boundary.before(async () => {
+  web = await startTestApp();
+  await setMembers(web, 'convo-boundary', [SENDER, RECIPIENT]);
+});
+boundary.after(async () => {
+  await web?.close();
+});
+
+async function reservedAndPut(): Promise<Reserved> {
+  const body = bytes(100);
+  const r = await reserveUpload(web, SENDER, 'convo-boundary', body);
+  assert.is(await putBytes(r.upload, body), 200);
+  return r;
+}
+
+async function outcome(r: Reserved) {
+  const [u] = await web.ctx.sql<{ state: string }[]>`select state from uploads where message_id = ${r.message_id}`;
+  const [m] = await web.ctx.sql<{ n: number }[]>`select count(*)::int as n from messages where id = ${r.message_id}`;
+  return { state: u?.state, messages: m!.n, object: (await web.ctx.store.head(r.blob_key)) !== null };
+}
+
+boundary('a commit at the deadline wins over a later pass; a pass that expired the upload makes the commit 410', async () => {
+  const first = await reservedAndPut();
+  const second = await reservedAndPut();
+  const deadline = new Date(first.commit_deadline).getTime();
+  const passAt = new Date(Math.max(deadline, new Date(second.commit_deadline).getTime()) + EXPIRY_MARGIN_MS + 1);
+  web.clock.set(deadline);
+
+  const c = await commit(web, SENDER, { message_id: first.message_id });
+  assert.is(c.status, 201, c.text);
+  const r = await reconcile(web.ctx, { now: passAt });
+  assert.is(r.expiredUploads.count, 1, 'only the uncommitted one');
+  assert.equal(await outcome(first), { state: 'committed', messages: 1, object: true });
+  assert.is(r.missing.count, 0);
+
+  const late = await commit(web, SENDER, { message_id: second.message_id });
+  assert.is(late.status, 410, late.text);
+  assert.is(late.body.error, 'UploadExpired');
+  assert.equal(await outcome(second), { state: 'expired', messages: 0, object: false });
+});
+
+boundary('commits racing a pass whose clock is past the deadline: each is committed with its object or refused with nothing left', async () => {
+  const uploads: Reserved[] = [];
+  for (let i = 0; i < 8; i++) uploads.push(await reservedAndPut());
+  const deadline = Math.min(...uploads.map((u) => new Date(u.commit_deadline).getTime()));
+  const latest = Math.max(...uploads.map((u) => new Date(u.commit_deadline).getTime()));
+  // The committing broker's clock reads the deadline (still in time); the reconciler's reads past
+  // deadline + margin (clock skew beyond the margin): only the row lock keeps them apart.
+  web.clock.set(deadline);
+  const [statuses, report] = await Promise.all([
+    Promise.all(uploads.map((u) => commit(web, SENDER, { message_id: u.message_id }).then((x) => x.status))),
+    reconcile(web.ctx, { now: new Date(latest + EXPIRY_MARGIN_MS + 1) }),
+  ]);
+  let committed = 0;
+  for (const [i, u] of uploads.entries()) {
+    const o = await outcome(u);
+    if (statuses[i] === 201) {
+      committed++;
+      assert.equal(o, { state: 'committed', messages: 1, object: true }, `upload ${i}`);
+    } else {
+      // 410 when the commit reads the expired row; 409 UploadIncomplete when it read the row while
+      // still pending and its HEAD came after the pass deleted the object. Either way: nothing written.
+      assert.ok(statuses[i] === 410 || statuses[i] === 409, `upload ${i}: ${statuses[i]}`);
+      assert.equal(o, { state: 'expired', messages: 0, object: false }, `upload ${i}`);
+    }
+  }
+  assert.is(report.expiredUploads.count, uploads.length - committed);
+  const again = await reconcile(web.ctx, { now: new Date(latest + EXPIRY_MARGIN_MS + 1) });
+  assert.is(again.missing.count, 0, 'no message row without its object');
+  assert.is(again.expiredUploads.count + again.cleanedUploads.count + again.strays.count, 0);
+});
+
+boundary.run();

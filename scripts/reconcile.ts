@@ -1,0 +1,71 @@
+// npm run reconcile -- [--dry-run] [--json] [--now <RFC 3339>]: one pass and its report. With the
+// embedded defaults it joins a running `npm start`'s database and bucket (DATA_DIR/embedded.json).
+import { createContext, type AppContext } from '../src/context.js';
+import { isConnectionError } from '../src/db/sql.js';
+import { reconcile, type Progress } from '../src/jobs/reconcile.js';
+import { formatReport } from '../src/jobs/reconcile-report.js';
+import { createLogger } from '../src/log.js';
+import { StoreRejected, StoreUnavailable } from '../src/store/store.js';
+import { cliConfig, fail, parseArgs } from './cli.js';
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+const { flags, values } = parseArgs(process.argv.slice(2), { flags: ['dry-run', 'json'], values: ['now'] });
+let now: Date | undefined;
+const nowArg = values.get('now');
+if (nowArg !== undefined) {
+  now = new Date(nowArg);
+  if (!RFC3339.test(nowArg) || Number.isNaN(now.getTime())) fail(`--now must be an RFC 3339 time such as 2026-01-31T12:00:00Z, got "${nowArg}"`, 2);
+}
+const config = cliConfig();
+// The report is this command's output; the pass's own log line would only repeat it.
+const log = createLogger('silent');
+
+let ctx: AppContext | undefined;
+const stop = async (code: number, message?: string): Promise<never> => {
+  await ctx?.close().catch(() => {});
+  if (message !== undefined) fail(message, code);
+  process.exit(code);
+};
+
+try {
+  // An embedded development database is migrated like the server would; a real one never is
+  // from here (npm run migrate does that on purpose).
+  ctx = await createContext(config, { log, share: false, poolSize: 3, migrate: config.databaseUrl === null });
+} catch (err) {
+  await stop(1, `cannot start: ${oneLine(err)}`);
+}
+const c = ctx!;
+try {
+  await c.sql`select 1`;
+} catch (err) {
+  await stop(1, `cannot reach the database: ${oneLine(err)}`);
+}
+try {
+  await c.store.ping();
+} catch (err) {
+  await stop(1, `cannot reach the bucket ${config.store.bucket}: ${oneLine(err)}`);
+}
+
+const tty = process.stderr.isTTY === true;
+const onProgress = tty
+  ? (p: Progress) => process.stderr.write(`\r\x1b[Klisting ${p.prefix ?? ''} … ${p.listed} objects`)
+  : undefined;
+try {
+  const report = await reconcile(c, { now, dryRun: flags.has('dry-run'), onProgress });
+  if (tty) process.stderr.write('\r\x1b[K');
+  process.stdout.write(flags.has('json') ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
+  if (report.errors.length > 0) {
+    await stop(1, `reconcile finished with ${report.errors.length} error(s); first: ${report.errors[0]!.category}: ${report.errors[0]!.message}`);
+  }
+} catch (err) {
+  if (tty) process.stderr.write('\r\x1b[K');
+  const what = isConnectionError(err) ? 'the database went away' : err instanceof StoreUnavailable || err instanceof StoreRejected ? 'the bucket failed' : 'failed';
+  await stop(1, `reconcile ${what}: ${oneLine(err)}`);
+}
+await stop(0);
+
+function oneLine(err: unknown): string {
+  const e = err as { message?: string; code?: string };
+  return (e?.message || e?.code || String(err)).split('\n')[0]!;
+}
