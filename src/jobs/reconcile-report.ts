@@ -124,11 +124,11 @@ export function describe(err: unknown): string {
 export function formatReport(r: ReconcileReport): string {
   if (r.skipped) return `reconcile skipped: ${r.skipped}`;
   const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
-  const verb = r.dryRun ? 'would ' : '';
+  const verb = r.dryRun ? 'would be ' : '';
   const lines = [
     `reconcile ${r.dryRun ? 'dry run ' : ''}at ${r.now} (${r.durationMs} ms, ${r.complete ? 'complete' : 'incomplete: run again'})`,
     `  expired uploads  ${r.expiredUploads.count} ${verb}marked expired (${mib(r.expiredUploads.bytes)} declared)`,
-    `  cleaned uploads  ${r.cleanedUploads.count} ${verb}have their object or multipart upload removed (${mib(r.cleanedUploads.bytes)})`,
+    `  cleaned uploads  ${r.cleanedUploads.count} ${r.dryRun ? 'would have' : 'had'} their object or multipart upload removed (${mib(r.cleanedUploads.bytes)})`,
     `  pruned uploads   ${r.prunedUploads.count} finished upload rows ${verb}deleted`,
     `  retention        ${r.retention.count} messages ${verb}deleted (${mib(r.retention.bytes)})`,
     `  fully acked      ${r.acked.count} messages ${verb}deleted (${mib(r.acked.bytes)})`,
