@@ -60,7 +60,14 @@ const MIB = 1024 * 1024;
 /** R2 and S3 limits (R2-NOTES.md). */
 export const MIN_PART_BYTES = 5 * MIB;
 export const MAX_PART_BYTES = 5 * 1024 * MIB;
-export const MAX_PARTS = 10_000;
+/**
+ * R2 allows 10,000 parts; we allow 1,000 so that /complete, which lists every part's ETag (the
+ * store's own ETags run to ~170 characters), fits the API's 256 KiB body limit. With 5 GiB parts
+ * that is still 5 TiB, R2's largest object.
+ */
+export const MAX_PARTS = 1_000;
+/** Longest part ETag /complete accepts: MAX_PARTS of them fit in 256 KiB. */
+export const MAX_ETAG_CHARS = 200;
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 * MIB - 5 * MIB;
 /** Presigned URLs on R2 live 1 s … 7 days. */
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;

@@ -96,4 +96,17 @@ test('an external bucket needs its keys', () => {
   assert.ok(p.some((x) => x.includes('R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY')));
 });
 
+
+
+test('a message size that needs more parts than /complete can list is refused', async () => {
+  const p = problems({ MAX_MESSAGE_BYTES: String(20 * 1024 ** 3), PART_SIZE_BYTES: String(5 * 1024 ** 2) });
+  assert.ok(p.some((x) => x.includes('MAX_MESSAGE_BYTES')), p.join('; '));
+});
+
+test('a /complete body for the most parts with the longest ETags fits the 256 KiB body limit', async () => {
+  const { MAX_ETAG_CHARS, MAX_PARTS } = await import('../src/config.js');
+  const { MAX_BODY_BYTES } = await import('../src/http/body.js');
+  const parts = Array.from({ length: MAX_PARTS }, (_, i) => ({ part_number: i + 1, etag: 'e'.repeat(MAX_ETAG_CHARS) }));
+  assert.ok(Buffer.byteLength(JSON.stringify({ parts })) < MAX_BODY_BYTES);
+});
 test.run();

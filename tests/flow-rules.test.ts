@@ -340,3 +340,31 @@ schemas('a declared size above MAX_MESSAGE_BYTES is 413', async ({ app }) => {
 });
 
 schemas.run();
+
+// ---------------------------------------------------------------------------------------------
+const races = withApp('flow: commit races');
+
+races('an upload expired between the commit reading it and HEAD answers 410, not 409', async ({ app }) => {
+  const data = bytes(50);
+  const r = await reserve(app, alice, CONVO, data);
+  assert.is(await putBytes(r.upload, data), 200);
+  // Fault injection: a reconciliation pass expires the upload and deletes the object just before
+  // the commit's HEAD reaches the store.
+  const store = app.ctx.store;
+  const head = store.head.bind(store);
+  store.head = async (key: string) => {
+    await app.ctx.sql`update uploads set state = 'expired' where message_id = ${r.message_id}`;
+    await store.delete(key);
+    return head(key);
+  };
+  try {
+    const c = await commit(app, alice, { message_id: r.message_id, recipients: [bob] });
+    assert.is(c.status, 410, c.text);
+    assert.is(c.body.error, 'UploadExpired');
+  } finally {
+    store.head = head;
+  }
+  assert.is((await app.ctx.sql`select 1 from messages where id = ${r.message_id}`).length, 0);
+});
+
+races.run();

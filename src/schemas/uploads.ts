@@ -1,3 +1,4 @@
+import { MAX_ETAG_CHARS, MAX_PARTS } from '../config.js';
 import { convoId, md5, object, sha256, time, uuid } from './common.js';
 
 export const reserveBody = object(
@@ -12,7 +13,7 @@ export const reserveBody = object(
 );
 
 export const urlsBody = object({
-  part_numbers: { type: 'array', minItems: 1, maxItems: 100, uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: 10000 } },
+  part_numbers: { type: 'array', minItems: 1, maxItems: 100, uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: MAX_PARTS } },
 });
 
 export const completeBody = object(
@@ -20,8 +21,8 @@ export const completeBody = object(
     parts: {
       type: 'array',
       minItems: 1,
-      maxItems: 10000,
-      items: object({ part_number: { type: 'integer', minimum: 1, maximum: 10000 }, etag: { type: 'string', minLength: 1, maxLength: 128 } }, [
+      maxItems: MAX_PARTS,
+      items: object({ part_number: { type: 'integer', minimum: 1, maximum: MAX_PARTS }, etag: { type: 'string', minLength: 1, maxLength: MAX_ETAG_CHARS } }, [
         'part_number',
         'etag',
       ]),

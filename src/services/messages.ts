@@ -11,7 +11,7 @@ import {
   pendingPage,
   type MessageRow,
 } from '../db/messages.js';
-import { finishUpload, getUploadForUpdate, type UploadRow } from '../db/uploads.js';
+import { finishUpload, getUpload, getUploadForUpdate, type UploadRow } from '../db/uploads.js';
 import { AppError, conflict, forbidden, invalidRequest, notFound } from '../errors.js';
 import type { Caller } from '../http/auth.js';
 import { discardBytes, uploadExpired, visibleUpload } from './uploads.js';
@@ -127,6 +127,11 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
 
   const head = await app.store.head(u.blobKey);
   if (head === null) {
+    // Between our read and the HEAD, the upload may have been expired or aborted (and its object
+    // removed), or committed by a concurrent call: answer what is true now, not "retry later".
+    const now = await getUpload(app.sql, u.messageId);
+    if (now?.state === 'committed') return { created: false, body: await replay(app, u.messageId, digest) };
+    if (now === null || now.state !== 'pending') throw now?.state === 'rejected' ? mismatch() : uploadExpired();
     app.metrics.commitRejected.inc({ reason: 'incomplete' });
     throw uploadIncomplete();
   }
