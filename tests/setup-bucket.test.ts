@@ -40,6 +40,11 @@ test('lifecycle expires m/ one day after retention and aborts multipart uploads 
   assert.equal(rules[1]?.AbortIncompleteMultipartUpload, { DaysAfterInitiation: 1 });
   // A three-day commit window: an object may be committed three days after it was written.
   assert.is(lifecycleRules({ retentionDays: 30, commitWindowSeconds: 3 * 86400 })[0]?.Expiration?.Days, 33);
+  assert.equal(
+    lifecycleRules({ retentionDays: 30, commitWindowSeconds: 3 * 86400 })[1]?.AbortIncompleteMultipartUpload,
+    { DaysAfterInitiation: 3 },
+    'a multipart upload is never aborted before its commit deadline',
+  );
   assert.is(lifecycleRules(loadConfig({ NODE_ENV: 'test' }))[0]?.Expiration?.Days, 31);
 });
 

@@ -21,7 +21,7 @@ export function corsRules(config: Pick<Config, 'corsOrigins'>): CORSRule[] {
 
 /**
  * A backstop behind reconciliation, never the first line: objects under `m/` expire one day after
- * retention, and incomplete multipart uploads are aborted after a day. Lifecycle counts from the
+ * retention, and incomplete multipart uploads are aborted after a day (or the commit window). Lifecycle counts from the
  * object's creation while retention counts from the commit, which may come up to the commit window
  * later: a window longer than a day adds its days, so lifecycle never removes a live message.
  */
@@ -38,7 +38,8 @@ export function lifecycleRules(config: Pick<Config, 'retentionDays' | 'commitWin
       ID: 'abort-incomplete-multipart-uploads',
       Status: 'Enabled',
       Filter: { Prefix: '' },
-      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+      // A multipart upload may be completed until its commit deadline: never abort it sooner.
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: extraDays },
     },
   ];
 }
