@@ -1,6 +1,7 @@
 // The only module that reads process.env. Everything else receives a frozen Config.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import cron from 'node-cron';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -207,7 +208,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
 
   const reconcileCronRaw = str('RECONCILE_CRON', '*/10 * * * *');
   const reconcileCron = reconcileCronRaw === 'off' ? null : reconcileCronRaw;
-  if (reconcileCron !== null && !/^(\S+\s+){4,5}\S+$/.test(reconcileCron)) {
+  if (reconcileCron !== null && !cron.validate(reconcileCron)) {
     problems.push(`RECONCILE_CRON must be a cron expression or "off", got "${reconcileCronRaw}"`);
   }
 

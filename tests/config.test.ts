@@ -109,4 +109,11 @@ test('a /complete body for the most parts with the longest ETags fits the 256 Ki
   const parts = Array.from({ length: MAX_PARTS }, (_, i) => ({ part_number: i + 1, etag: 'e'.repeat(MAX_ETAG_CHARS) }));
   assert.ok(Buffer.byteLength(JSON.stringify({ parts })) < MAX_BODY_BYTES);
 });
+
+test('an invalid RECONCILE_CRON is reported at start, with the others', () => {
+  const p = problems({ RECONCILE_CRON: '*/10 * * *  banana', PORT: 'x' });
+  assert.ok(p.some((x) => x.includes('RECONCILE_CRON')), p.join('; '));
+  assert.ok(p.some((x) => x.includes('PORT')));
+  assert.is(loadConfig({ RECONCILE_CRON: 'off' }).reconcileCron, null);
+});
 test.run();
