@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MigrationError, migrate, SQL_DIR } from '../src/db/migrate.js';
+import { findSqlDir, MigrationError, migrate, SQL_DIR } from '../src/db/migrate.js';
 import { createSql, type Sql } from '../src/db/sql.js';
 import { freshDatabase, harness, withDatabase } from './helpers/harness.js';
 
@@ -86,6 +86,13 @@ test('a failing migration leaves nothing half-applied', async () => {
   const [{ n }] = (await sql`select count(*)::int as n from schema_migrations`) as unknown as [{ n: number }];
   assert.is(n, 1);
   await sql.end();
+});
+
+test('the production build (dist/src/db) finds sql/ at the package root too', () => {
+  const root = path.resolve(SQL_DIR, '..');
+  const fromDist = new URL(`file://${path.join(root, 'dist/src/db/migrate.js')}`);
+  assert.is(findSqlDir(fromDist), SQL_DIR);
+  assert.is(findSqlDir(new URL(`file://${path.join(root, 'src/db/migrate.ts')}`)), SQL_DIR);
 });
 
 test.run();

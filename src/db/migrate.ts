@@ -1,12 +1,19 @@
 // Forward-only numbered migrations (sql/NNNNN_name.sql), applied in one transaction and recorded
 // with a digest so that an edited file or a gap is refused instead of silently skipped.
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Sql } from './sql.js';
 
-export const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
+/** sql/ at the package root: two levels up from src/db, three from the build's dist/src/db. */
+export function findSqlDir(moduleUrl: string | URL): string {
+  const candidates = ['../../sql/', '../../../sql/'].map((rel) => fileURLToPath(new URL(rel, moduleUrl)));
+  return candidates.find((dir) => existsSync(path.join(dir, '00001_init.sql'))) ?? candidates[0]!;
+}
+
+export const SQL_DIR = findSqlDir(import.meta.url);
 /** Any fixed number: the advisory lock serialises migrators across processes. */
 const MIGRATION_LOCK = 7_243_100_001;
 
