@@ -2,11 +2,32 @@
 // and unguessable (74 random bits), so a blob key reveals nothing useful.
 import { randomBytes } from 'node:crypto';
 
+let lastMs = -1;
+let counter = 0;
+
+/**
+ * Monotonic within the process (RFC 9562 6.2, method 1): ids made in the same millisecond carry a
+ * 12-bit counter in rand_a, so the pending page's "oldest first" holds inside a millisecond too.
+ * A clock that steps back keeps the last timestamp rather than sorting new ids before old ones.
+ * 62 bits of rand_b stay random: ids remain unguessable.
+ */
 export function uuidv7(now: Date): string {
+  let ms = Math.max(now.getTime(), lastMs);
+  if (ms === lastMs) {
+    counter++;
+    if (counter > 0xfff) {
+      ms = lastMs + 1; // 4096 ids in one millisecond: borrow the next one
+      counter = 0;
+    }
+  } else {
+    counter = randomBytes(2).readUInt16BE(0) & 0x7ff; // a random start leaves room to count up
+  }
+  lastMs = ms;
   const b = randomBytes(16);
-  const ms = BigInt(now.getTime());
-  for (let i = 0; i < 6; i++) b[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  b[6] = (b[6]! & 0x0f) | 0x70; // version 7
+  const t = BigInt(ms);
+  for (let i = 0; i < 6; i++) b[i] = Number((t >> BigInt(8 * (5 - i))) & 0xffn);
+  b[6] = 0x70 | (counter >> 8); // version 7, counter high bits
+  b[7] = counter & 0xff;
   b[8] = (b[8]! & 0x3f) | 0x80; // RFC 9562 variant
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
