@@ -1,6 +1,6 @@
 // Reconciliation against the real PostgreSQL and the R2 emulator: what it deletes, what it must
 // never delete, and that it is bounded, idempotent, resumable and one at a time.
-import { spawn } from 'node:child_process';
+import { runScript } from './helpers/processes.js';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -491,17 +491,7 @@ const cli = suite('npm run reconcile');
 let env: Record<string, string>;
 let cliSql: Sql;
 
-function runCli(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/reconcile.ts', ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env, ...extra },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-}
+const runCli = (args: string[], extra: Record<string, string> = {}) => runScript('scripts/reconcile.ts', args, { ...env, ...extra });
 
 cli.before(async () => {
   env = await testEnv();

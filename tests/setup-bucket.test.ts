@@ -1,5 +1,5 @@
 // npm run setup-bucket: the rules it applies, and a plain refusal where the store cannot take them.
-import { spawn } from 'node:child_process';
+import { runScript } from './helpers/processes.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
@@ -8,17 +8,7 @@ import { testEnv } from './helpers/harness.js';
 
 const test = suite('setup-bucket');
 
-function run(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/setup-bucket.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-}
+const run = (env: Record<string, string>) => runScript('scripts/setup-bucket.ts', [], env);
 
 test('CORS allows the signed headers of a presigned PUT and exposes ETag', () => {
   const rules = corsRules({ corsOrigins: ['https://app.example.com'] });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { descendants, isAlive } from './helpers/processes.js';
+import { descendants, isAlive, runScript } from './helpers/processes.js';
 
 const test = suite('npm start as a child process');
 let dataDir: string;
@@ -93,15 +93,9 @@ test('a second start finds the data of the first and SIGINT stops it cleanly', a
 });
 
 test('a configuration error exits non-zero with every problem listed', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: 'x' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr.on('data', (c) => (err += c));
-  const code = await new Promise((r) => child.once('exit', r));
-  assert.is(code, 2);
-  for (const name of ['PORT', 'DATABASE_URL', 'R2_ENDPOINT', 'JWT']) assert.ok(err.includes(name), err);
+  const r = await runScript('src/main.ts', [], { NODE_ENV: 'production', PORT: 'x' });
+  assert.is(r.code, 2);
+  for (const name of ['PORT', 'DATABASE_URL', 'R2_ENDPOINT', 'JWT']) assert.ok(r.stderr.includes(name), r.stderr);
 });
 
 test.run();
