@@ -100,4 +100,49 @@ test('a PEM public key verifies its own algorithm only', async () => {
   }
 });
 
+test('a JWKS URL verifies ES256 tokens by kid, and an unreachable JWKS is 503, not 401', async () => {
+  const { exportJWK } = await import('jose');
+  const { createServer } = await import('node:http');
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+  const server = createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ keys: [jwk] }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  const sign = (kid: string) =>
+    new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid }).setSubject(alice).setAudience('mls-blob-broker').setExpirationTime('5m').sign(privateKey);
+  try {
+    const v = await createTokenVerifier({ secret: null, jwksUrl: `http://127.0.0.1:${port}/jwks.json`, publicKey: null, issuer: null, audience: 'mls-blob-broker' }, []);
+    assert.is((await v.verify(await sign('k1'))).did, alice);
+    for (const token of [await sign('unknown'), await mintToken(TEST_SECRET, alice)]) {
+      try {
+        await v.verify(token);
+        assert.unreachable('accepted');
+      } catch (err) {
+        assert.is((err as { code?: string }).code, 'InvalidToken');
+      }
+    }
+  } finally {
+    server.close();
+  }
+  const down = await createTokenVerifier({ secret: null, jwksUrl: `http://127.0.0.1:${port}/jwks.json`, publicKey: null, issuer: null, audience: 'mls-blob-broker' }, []);
+  try {
+    await down.verify(await sign('k1'));
+    assert.unreachable('verified without keys');
+  } catch (err) {
+    assert.is((err as { status?: number }).status, 503, String(err));
+    assert.is((err as { code?: string }).code, 'AuthUnavailable');
+  }
+});
+
+test('a JWK public key (JSON) verifies its algorithm', async () => {
+  const { exportJWK } = await import('jose');
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const v = await createTokenVerifier({ secret: null, jwksUrl: null, publicKey: JSON.stringify(await exportJWK(publicKey)), issuer: null, audience: 'mls-blob-broker' }, []);
+  const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setSubject(alice).setAudience('mls-blob-broker').setExpirationTime('5m').sign(privateKey);
+  assert.is((await v.verify(token)).did, alice);
+});
+
 test.run();

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { findSqlDir, MigrationError, migrate, SQL_DIR } from '../src/db/migrate.js';
 import { createSql, type Sql } from '../src/db/sql.js';
 import { freshDatabase, harness, withDatabase } from './helpers/harness.js';
+import { runScript } from './helpers/processes.js';
 
 const test = suite('migrations');
 let dir: string;
@@ -85,6 +86,23 @@ test('a failing migration leaves nothing half-applied', async () => {
   assert.is(row!.t, null);
   const [{ n }] = (await sql`select count(*)::int as n from schema_migrations`) as unknown as [{ n: number }];
   assert.is(n, 1);
+  await sql.end();
+});
+
+test('npm run migrate applies, then says the database is up to date, and fails plainly when unreachable', async () => {
+  const sql = await emptyDatabase();
+  const [{ d }] = (await sql`select current_database() as d`) as unknown as [{ d: string }];
+  const url = withDatabase((await harness()).databaseUrl, d);
+  const first = await runScript('scripts/migrate.ts', [], { DATABASE_URL: url });
+  assert.is(first.code, 0, first.stderr);
+  assert.match(first.stdout, /applied: 00001_init\.sql/);
+  const second = await runScript('scripts/migrate.ts', [], { DATABASE_URL: url });
+  assert.is(second.code, 0);
+  assert.match(second.stdout, /up to date/);
+  const down = await runScript('scripts/migrate.ts', [], { DATABASE_URL: 'postgres://x:y@127.0.0.1:1/none' });
+  assert.is(down.code, 1);
+  assert.match(down.stderr, /^cannot migrate: /);
+  assert.not.match(down.stderr, /\n\s+at /, 'no stack trace');
   await sql.end();
 });
 

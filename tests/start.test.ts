@@ -1,10 +1,12 @@
 // `npm start` with no environment: embedded PostgreSQL and R2 emulator, ready, clean shutdown.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { testEnv } from './helpers/harness.js';
 import { descendants, isAlive, runScript } from './helpers/processes.js';
 
 const test = suite('npm start as a child process');
@@ -16,8 +18,8 @@ interface Started {
   lines: string[];
 }
 
-function start(dir: string): Promise<Started> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'info' };
+function start(dir: string, extra: Record<string, string> = {}): Promise<Started> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'info', ...extra };
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   return new Promise((resolve, reject) => {
@@ -90,6 +92,25 @@ test('a second start finds the data of the first and SIGINT stops it cleanly', a
   assert.is(r.code, 0);
   assert.ok(r.ms < 5000, `took ${r.ms} ms`);
   assert.equal(r.leftovers, []);
+});
+
+test('with DATABASE_URL and R2_ENDPOINT set, nothing embedded starts', async () => {
+  const env = await testEnv({ LOG_LEVEL: 'info' });
+  const s = await start(path.join(dataDir, 'unused'), env);
+  assert.not.ok(s.lines.some((l) => l.includes('embedded PostgreSQL') || l.includes('local R2 emulator')), s.lines.join('\n'));
+  const ready = await fetch(`${s.url}/readyz`);
+  assert.is(ready.status, 200);
+  const commands = descendants(s.child.pid!).map((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      return '';
+    }
+  });
+  assert.not.ok(commands.some((c) => /postgres|workerd/.test(c)), commands.join('\n'));
+  assert.not.ok(existsSync(path.join(dataDir, 'unused', 'embedded.json')));
+  const r = await stop(s, 'SIGTERM');
+  assert.is(r.code, 0);
 });
 
 test('a configuration error exits non-zero with every problem listed', async () => {

@@ -79,6 +79,9 @@ export async function createTokenVerifier(jwt: JwtConfig, serviceDids: readonly 
   };
 }
 
+const authUnavailable = () =>
+  new AppError(503, 'AuthUnavailable', 'The token keys cannot be fetched right now. Retry later.', undefined, 5);
+
 function tokenError(err: unknown): AppError {
   const code = (err as { code?: string })?.code;
   switch (code) {
@@ -98,9 +101,11 @@ function tokenError(err: unknown): AppError {
       return invalidToken('No key matches the token.');
     case 'ERR_JWKS_TIMEOUT':
     case 'ERR_JWKS_INVALID':
-      return new AppError(503, 'AuthUnavailable', 'The token keys cannot be fetched right now. Retry later.', undefined, 5);
+      return authUnavailable();
     default:
-      return invalidToken('The token is malformed.');
+      // jose's own errors describe the token; anything else (the JWKS fetch failing) is an outage,
+      // and answering 401 would make clients throw away good tokens.
+      return code?.startsWith('ERR_J') ? invalidToken('The token is malformed.') : authUnavailable();
   }
 }
 
