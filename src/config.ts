@@ -47,6 +47,8 @@ export interface Config {
   /** null: the server does not schedule reconciliation. */
   reconcileCron: string | null;
   maxPendingUploads: number;
+  /** Requests a minute per DID (services exempt); 0 turns the limit off. */
+  rateLimitPerMinute: number;
   corsOrigins: readonly string[];
   logLevel: LogLevel;
 }
@@ -241,6 +243,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     deleteAfterAck: bool('DELETE_AFTER_ACK', true),
     reconcileCron,
     maxPendingUploads: int('MAX_PENDING_UPLOADS', 20, 1, 100_000),
+    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
     corsOrigins: Object.freeze(corsOrigins),
     logLevel: oneOf<LogLevel>('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   };

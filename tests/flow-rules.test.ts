@@ -368,3 +368,25 @@ races('an upload expired between the commit reading it and HEAD answers 410, not
 });
 
 races.run();
+
+// ---------------------------------------------------------------------------------------------
+const rate = withApp('flow: per-DID request rate', { RATE_LIMIT_PER_MINUTE: '60' });
+
+rate('a DID past its rate gets 429 with Retry-After; others and services are not affected; time refills', async ({ app }) => {
+  app.clock.set(Date.now());
+  const statuses: number[] = [];
+  for (let i = 0; i < 16; i++) statuses.push((await app.call('GET', '/api/v1/limits', { as: alice })).status);
+  assert.equal(statuses.slice(0, 15), Array(15).fill(200), 'a burst of a quarter minute passes');
+  assert.is(statuses[15], 429);
+  const limited = await app.call('GET', '/api/v1/limits', { as: alice });
+  assert.is(limited.body.error, 'RateLimited');
+  assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+  assert.is((await app.call('GET', '/api/v1/limits', { as: bob })).status, 200, 'another DID has its own bucket');
+  for (let i = 0; i < 30; i++) assert.is((await app.call('GET', `/api/v1/convos/${CONVO}/members`, { as: TEST_SERVICE })).status, 200);
+  app.clock.advance(2000);
+  assert.is((await app.call('GET', '/api/v1/limits', { as: alice })).status, 200, 'two seconds refill two requests');
+  assert.is((await app.call('GET', '/api/v1/limits', { as: alice })).status, 200);
+  assert.is((await app.call('GET', '/api/v1/limits', { as: alice })).status, 429);
+});
+
+rate.run();

@@ -8,6 +8,7 @@ import addFormatsModule from 'ajv-formats';
 import type { AppContext } from '../context.js';
 import { invalidRequest } from '../errors.js';
 import { bearerToken, type Caller } from './auth.js';
+import { RateLimiter } from './rate-limit.js';
 
 export type Schema = Record<string, unknown>;
 
@@ -80,6 +81,7 @@ const isEmptyObject = (v: unknown) =>
 
 /** Mounts the routes on the router, compiling every schema once. */
 export function mountRoutes(router: Router, app: AppContext, routes: readonly RouteDef[]): void {
+  const limiter = app.config.rateLimitPerMinute > 0 ? new RateLimiter(app.clock, app.config.rateLimitPerMinute) : null;
   for (const route of routes) {
     const checkParams = validator(urlAjv, 'params', route.params);
     const checkQuery = validator(urlAjv, 'query', route.query);
@@ -87,6 +89,7 @@ export function mountRoutes(router: Router, app: AppContext, routes: readonly Ro
     const anonymous: Caller = { did: '', isService: false };
     router.register(route.path, [route.method], async (ctx: Context) => {
       const caller = route.auth ? await app.auth.verify(bearerToken(ctx.get('authorization') || undefined)) : anonymous;
+      if (route.auth && !caller.isService) limiter?.take(caller.did);
       ctx.state.caller = caller;
       const params = checkParams({ ...(ctx as unknown as { params: Record<string, string> }).params });
       const query = checkQuery({ ...ctx.query });
