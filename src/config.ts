@@ -88,6 +88,8 @@ export const isDid = (value: string): boolean => value.length <= 253 && DID_RE.t
 
 type Env = Record<string, string | undefined>;
 
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+
 /**
  * Reads the environment once. Every problem is collected and thrown together as a ConfigError,
  * so an operator fixes a deployment in one round instead of one variable per restart.
@@ -183,13 +185,25 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
   if (jwt.secret !== null && Buffer.byteLength(jwt.secret) < 32) {
     problems.push('JWT_SECRET must be at least 32 bytes long');
   }
-  if (keySources === 0 && !production) jwt.secret = DEV_JWT_SECRET;
+  // The development secret is published in this file: it is only ever used by a broker that runs
+  // entirely on its embedded parts and listens on loopback, where a token minted with it can reach
+  // nothing but throwaway local data.
+  const host = str('HOST', production ? '0.0.0.0' : '127.0.0.1');
+  const localOnly = !production && databaseUrl === null && endpoint === null && isLoopback(host);
+  if (keySources === 0) {
+    if (localOnly) jwt.secret = DEV_JWT_SECRET;
+    else if (!production) {
+      problems.push(
+        'set a JWT key (JWT_SECRET, JWT_JWKS_URL or JWT_PUBLIC_KEY): the development key is only used with the embedded database and bucket on a loopback HOST',
+      );
+    }
+  }
 
   const serviceDids = list('SERVICE_DIDS');
   for (const did of serviceDids) {
     if (!isDid(did)) problems.push(`SERVICE_DIDS holds "${did}", which is not a DID`);
   }
-  if (serviceDids.length === 0 && !production) serviceDids.push(DEV_SERVICE_DID);
+  if (serviceDids.length === 0 && localOnly) serviceDids.push(DEV_SERVICE_DID);
 
   const partSizeBytes = int('PART_SIZE_BYTES', 16 * MIB, MIN_PART_BYTES, MAX_PART_BYTES);
   const multipartThresholdBytes = int('MULTIPART_THRESHOLD_BYTES', 100 * MIB, 1, MAX_SINGLE_PUT_BYTES);
@@ -224,8 +238,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
   const config: Config = {
     nodeEnv,
     port: int('PORT', 3000, 0, 65535),
-    // A development broker with a published dev secret must not listen beyond this machine.
-    host: str('HOST', production ? '0.0.0.0' : '127.0.0.1'),
+    host,
     dataDir: path.resolve(cwd, str('DATA_DIR', './.data')),
     databaseUrl,
     store,

@@ -116,4 +116,16 @@ test('an invalid RECONCILE_CRON is reported at start, with the others', () => {
   assert.ok(p.some((x) => x.includes('PORT')));
   assert.is(loadConfig({ RECONCILE_CRON: 'off' }).reconcileCron, null);
 });
+
+test('the development JWT secret and service DID are only for a fully embedded broker on loopback', () => {
+  const real = { DATABASE_URL: 'postgres://db/x', R2_ENDPOINT: 'https://acct.r2.cloudflarestorage.com', R2_ACCESS_KEY_ID: 'k', R2_SECRET_ACCESS_KEY: 's' };
+  for (const env of [{ HOST: '0.0.0.0' }, { DATABASE_URL: 'postgres://db/x' }, real, { ...real, NODE_ENV: 'test' }]) {
+    const p = problems(env);
+    assert.ok(p.some((x) => x.includes('set a JWT key')), `${JSON.stringify(env)}: ${p.join('; ')}`);
+  }
+  const withKey = loadConfig({ ...real, JWT_SECRET: 'k'.repeat(40) });
+  assert.equal([...withKey.serviceDids], [], 'no default service DID outside local development');
+  assert.is(loadConfig({ HOST: '127.0.0.1' }).jwt.secret, DEV_JWT_SECRET);
+  assert.is(loadConfig({ HOST: 'localhost' }).jwt.secret, DEV_JWT_SECRET);
+});
 test.run();
