@@ -94,7 +94,13 @@ const isLoopback = (host: string): boolean => host === 'localhost' || host === '
  * Reads the environment once. Every problem is collected and thrown together as a ConfigError,
  * so an operator fixes a deployment in one round instead of one variable per restart.
  */
-export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonly<Config> {
+export function loadConfig(
+  env: Env = process.env,
+  cwd = process.cwd(),
+  /** false for tools that never verify a token (npm run migrate): no JWT key is demanded. */
+  options: { auth?: boolean } = {},
+): Readonly<Config> {
+  const needsAuth = options.auth ?? true;
   const problems: string[] = [];
   const raw = (name: string): string | undefined => {
     const v = env[name];
@@ -192,7 +198,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
   const localOnly = !production && databaseUrl === null && endpoint === null && isLoopback(host);
   if (keySources === 0) {
     if (localOnly) jwt.secret = DEV_JWT_SECRET;
-    else if (!production) {
+    else if (!production && needsAuth) {
       problems.push(
         'set a JWT key (JWT_SECRET, JWT_JWKS_URL or JWT_PUBLIC_KEY): the development key is only used with the embedded database and bucket on a loopback HOST',
       );
@@ -267,7 +273,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     if (store.accessKeyId === DEV_R2_ACCESS_KEY_ID || store.secretAccessKey === DEV_R2_SECRET_ACCESS_KEY) {
       problems.push('production needs real R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY, not the emulator keys');
     }
-    if (keySources === 0) problems.push('production needs a JWT key: JWT_SECRET, JWT_JWKS_URL or JWT_PUBLIC_KEY');
+    if (keySources === 0 && needsAuth) problems.push('production needs a JWT key: JWT_SECRET, JWT_JWKS_URL or JWT_PUBLIC_KEY');
     if (jwt.secret === DEV_JWT_SECRET) problems.push('production refuses the development JWT_SECRET');
   }
 

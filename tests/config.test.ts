@@ -119,7 +119,8 @@ test('an invalid RECONCILE_CRON is reported at start, with the others', () => {
 
 test('the development JWT secret and service DID are only for a fully embedded broker on loopback', () => {
   const real = { DATABASE_URL: 'postgres://db/x', R2_ENDPOINT: 'https://acct.r2.cloudflarestorage.com', R2_ACCESS_KEY_ID: 'k', R2_SECRET_ACCESS_KEY: 's' };
-  for (const env of [{ HOST: '0.0.0.0' }, { DATABASE_URL: 'postgres://db/x' }, real, { ...real, NODE_ENV: 'test' }]) {
+  const cases: Record<string, string>[] = [{ HOST: '0.0.0.0' }, { DATABASE_URL: 'postgres://db/x' }, real, { ...real, NODE_ENV: 'test' }];
+  for (const env of cases) {
     const p = problems(env);
     assert.ok(p.some((x) => x.includes('set a JWT key')), `${JSON.stringify(env)}: ${p.join('; ')}`);
   }

@@ -9,6 +9,7 @@ import { freshDatabase, harness, withDatabase } from './helpers/harness.js';
 import { runScript } from './helpers/processes.js';
 
 const test = suite('migrations');
+const ALL = ['00001_init.sql', '00002_url_expiry_and_convo_index.sql'];
 let dir: string;
 
 async function emptyDatabase(): Promise<Sql> {
@@ -35,7 +36,7 @@ test.after(() => rm(dir, { recursive: true, force: true }));
 
 test('applies sql/ to an empty database, records it, and a second run applies nothing', async () => {
   const sql = await emptyDatabase();
-  assert.equal((await migrate(sql)).applied, ['00001_init.sql']);
+  assert.equal((await migrate(sql)).applied, ALL);
   assert.equal((await migrate(sql)).applied, []);
   const tables = await sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`;
   assert.equal(tables.map((t) => t.table_name), ['convo_members', 'message_recipients', 'messages', 'schema_migrations', 'uploads']);
@@ -46,9 +47,9 @@ test('two migrators at once apply each file once', async () => {
   const sql = await emptyDatabase();
   const other = createSql(withDatabase((await harness()).databaseUrl, (await sql`select current_database() as d`)[0]!.d), { max: 1 });
   const [a, b] = await Promise.all([migrate(sql), migrate(other)]);
-  assert.equal([...a.applied, ...b.applied], ['00001_init.sql']);
+  assert.equal([...a.applied, ...b.applied], ALL);
   const [{ n }] = (await sql`select count(*)::int as n from schema_migrations`) as unknown as [{ n: number }];
-  assert.is(n, 1);
+  assert.is(n, ALL.length);
   await other.end();
   await sql.end();
 });
@@ -66,7 +67,7 @@ test('a gap in the numbering is refused', async () => {
   const sql = createSql(await freshDatabase(), { max: 1 });
   const gap = path.join(dir, 'gap');
   await cp(SQL_DIR, gap, { recursive: true });
-  await writeFile(path.join(gap, '00003_later.sql'), 'select 1;\n');
+  await writeFile(path.join(gap, `${String(ALL.length + 2).padStart(5, '0')}_later.sql`), 'select 1;\n');
   await rejects(migrate(sql, gap), /numbered/);
   await sql.end();
 });
@@ -75,7 +76,7 @@ test('a failing migration leaves nothing half-applied', async () => {
   const sql = createSql(await freshDatabase(), { max: 1 });
   const bad = path.join(dir, 'bad');
   await cp(SQL_DIR, bad, { recursive: true });
-  await writeFile(path.join(bad, '00002_bad.sql'), 'create table half_done (id int);\nselect * from no_such_table;\n');
+  await writeFile(path.join(bad, `${String(ALL.length + 1).padStart(5, '0')}_bad.sql`), 'create table half_done (id int);\nselect * from no_such_table;\n');
   try {
     await migrate(sql, bad);
     assert.unreachable('a broken migration was applied');
@@ -85,7 +86,7 @@ test('a failing migration leaves nothing half-applied', async () => {
   const [row] = await sql`select to_regclass('half_done') as t`;
   assert.is(row!.t, null);
   const [{ n }] = (await sql`select count(*)::int as n from schema_migrations`) as unknown as [{ n: number }];
-  assert.is(n, 1);
+  assert.is(n, ALL.length);
   await sql.end();
 });
 
@@ -95,7 +96,7 @@ test('npm run migrate applies, then says the database is up to date, and fails p
   const url = withDatabase((await harness()).databaseUrl, d);
   const first = await runScript('scripts/migrate.ts', [], { DATABASE_URL: url });
   assert.is(first.code, 0, first.stderr);
-  assert.match(first.stdout, /applied: 00001_init\.sql/);
+  assert.match(first.stdout, /applied: 00001_init\.sql, 00002_/);
   const second = await runScript('scripts/migrate.ts', [], { DATABASE_URL: url });
   assert.is(second.code, 0);
   assert.match(second.stdout, /up to date/);

@@ -74,13 +74,17 @@ async function upload(
   const deadline = new Date(at + (o.windowMs ?? ctx.config.commitWindowSeconds * 1000));
   await ctx.sql`
     insert into uploads (message_id, sender_did, convo_id, blob_key, size, md5, content_type, multipart_upload_id,
-                         part_size, state, created_at, commit_deadline, updated_at, cleaned_at)
+                         part_size, state, created_at, commit_deadline, updated_at, cleaned_at, urls_valid_until)
     values (${id}, ${SENDER}, 'c1', ${key}, ${size}, ${o.multipart ? null : 'AAAAAAAAAAAAAAAAAAAAAA=='},
             'application/octet-stream', ${o.multipart ?? null}, ${o.multipart ? 5 * 1024 * 1024 : null},
-            ${o.state ?? 'pending'}, ${new Date(at)}, ${deadline}, ${new Date(at)}, ${o.cleaned ? new Date(at) : null})`;
+            ${o.state ?? 'pending'}, ${new Date(at)}, ${deadline}, ${new Date(at)}, ${o.cleaned ? new Date(at) : null},
+            ${urlsUntil(at, deadline)})`;
   if (o.object) await putObject(key, size);
   return { id, key, size };
 }
+
+/** The first upload URL's expiry, as the broker would have issued it. */
+const urlsUntil = (at: number, deadline: Date) => new Date(Math.min(deadline.getTime(), at + ctx.config.uploadUrlTtlSeconds * 1000));
 
 /** A committed message (upload committed, message and recipient rows) created at `at`. */
 async function message(at: number, o: { object?: boolean; ackedAt?: number; size?: number } = {}): Promise<UploadFixture> {
@@ -153,9 +157,9 @@ test('an expired multipart upload is aborted, found from our own row', async () 
   const etag = (res.headers.get('etag') ?? '').replace(/"/g, '');
   await ctx.sql`
     insert into uploads (message_id, sender_did, convo_id, blob_key, size, content_type, multipart_upload_id, part_size,
-                         state, created_at, commit_deadline, updated_at)
+                         state, created_at, commit_deadline, updated_at, urls_valid_until)
     values (${id}, ${SENDER}, 'c1', ${key}, 1024, 'application/octet-stream', ${uploadId}, ${5 * 1024 * 1024}, 'pending',
-            ${new Date(T)}, ${new Date(T + HOUR)}, ${new Date(T)})`;
+            ${new Date(T)}, ${new Date(T + HOUR)}, ${new Date(T)}, ${urlsUntil(T, new Date(T + HOUR))})`;
   const r = await pass(T + HOUR + EXPIRY_MARGIN_MS + 1);
   assert.is(r.expiredUploads.count, 1);
   assert.is(r.cleanedUploads.count, 1);
@@ -505,9 +509,10 @@ cli('--dry-run --json reports an expired upload and changes nothing; without --d
   const id = randomUUID();
   const at = new Date(Date.now() - 3 * HOUR);
   await cliSql`
-    insert into uploads (message_id, sender_did, convo_id, blob_key, size, md5, content_type, state, created_at, commit_deadline)
+    insert into uploads (message_id, sender_did, convo_id, blob_key, size, md5, content_type, state, created_at, commit_deadline,
+                         urls_valid_until)
     values (${id}, ${SENDER}, 'c1', ${blobKeyFor(id, at)}, 12, 'AAAAAAAAAAAAAAAAAAAAAA==', 'application/octet-stream', 'pending',
-            ${at}, ${new Date(at.getTime() + HOUR)})`;
+            ${at}, ${new Date(at.getTime() + HOUR)}, ${new Date(at.getTime() + 300_000)})`;
   const dry = await runCli(['--dry-run', '--json']);
   assert.is(dry.code, 0, dry.stderr);
   const report = JSON.parse(dry.stdout) as ReconcileReport;

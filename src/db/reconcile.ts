@@ -98,17 +98,20 @@ export async function listExpirableUploads(sql: Tx, args: { cutoff: Date; after:
   return rows.map((r) => ({ ...toClean(r), commitDeadline: r.commit_deadline as Date }));
 }
 
-/** Finished, never committed uploads whose bytes may still be in the bucket, in (updated_at, id) order. */
-export async function listUncleanedUploads(sql: Tx, args: { after: Cursor; limit: number }): Promise<UploadToClean[]> {
+/**
+ * Finished, never committed uploads whose bytes may still be in the bucket and that no URL can
+ * write again (urls_valid_until passed), in (updated_at, id) order.
+ */
+export async function listUncleanedUploads(sql: Tx, args: { now: Date; after: Cursor; limit: number }): Promise<UploadToClean[]> {
   const rows = args.after
     ? await sql`
         select message_id, blob_key, size, multipart_upload_id, updated_at from uploads
-        where state in ('aborted', 'expired', 'rejected') and cleaned_at is null
+        where state in ('aborted', 'expired', 'rejected') and cleaned_at is null and urls_valid_until <= ${args.now}
           and (updated_at, message_id) > (${args.after.at}, ${args.after.id})
         order by updated_at, message_id limit ${args.limit}`
     : await sql`
         select message_id, blob_key, size, multipart_upload_id, updated_at from uploads
-        where state in ('aborted', 'expired', 'rejected') and cleaned_at is null
+        where state in ('aborted', 'expired', 'rejected') and cleaned_at is null and urls_valid_until <= ${args.now}
         order by updated_at, message_id limit ${args.limit}`;
   return rows.map(toClean);
 }
@@ -118,7 +121,7 @@ export async function markUploadsCleaned(sql: Tx, messageIds: readonly string[],
   const rows = await sql`
     update uploads set cleaned_at = ${at}
     where message_id = any(${sql.array(messageIds as string[])}::uuid[]) and cleaned_at is null
-      and state in ('aborted', 'expired', 'rejected')
+      and state in ('aborted', 'expired', 'rejected') and urls_valid_until <= ${at}
     returning message_id`;
   return rows.length;
 }
@@ -126,20 +129,26 @@ export async function markUploadsCleaned(sql: Tx, messageIds: readonly string[],
 /**
  * Deletes up to `limit` finished upload rows created before `before`. Uncommitted ones only once
  * their bytes are gone (cleaned_at): the row is what tells the sweep where those bytes are.
+ * Committed ones only once their message is gone: a message committed late in its window outlives
+ * its reservation's retention date, and its replays need the row.
  */
 export async function pruneFinishedUploads(sql: Tx, args: { before: Date; limit: number; dryRun: boolean }): Promise<number> {
   if (args.dryRun) {
     const [row] = await sql<{ n: number }[]>`
       select count(*)::int as n from (
         select 1 from uploads
-        where state <> 'pending' and created_at < ${args.before} and (state = 'committed' or cleaned_at is not null)
+        where state <> 'pending' and created_at < ${args.before}
+          and (cleaned_at is not null
+               or (state = 'committed' and not exists (select 1 from messages m where m.id = uploads.message_id)))
         limit ${args.limit}) t`;
     return row?.n ?? 0;
   }
   const rows = await sql`
     delete from uploads where message_id in (
       select message_id from uploads
-      where state <> 'pending' and created_at < ${args.before} and (state = 'committed' or cleaned_at is not null)
+      where state <> 'pending' and created_at < ${args.before}
+          and (cleaned_at is not null
+               or (state = 'committed' and not exists (select 1 from messages m where m.id = uploads.message_id)))
       order by created_at
       limit ${args.limit})
     returning message_id`;
@@ -208,13 +217,17 @@ export async function messagesInKeyRange(sql: Tx, args: { lo: string; hi: string
   }));
 }
 
-/** Of `keys`, those that belong to a message or to an upload that may still become one. */
+/**
+ * Of `keys`, those that belong to a message or to an upload that may still become one. A committed
+ * upload whose message is gone owns nothing: bytes written there again (a URL still valid after an
+ * early deletion) are strays.
+ */
 export async function keysWithLiveRows(sql: Tx, keys: readonly string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
   const arr = sql.array(keys as string[]);
   const rows = await sql<{ blob_key: string }[]>`
     select blob_key from messages where blob_key = any(${arr}::text[])
     union
-    select blob_key from uploads where blob_key = any(${arr}::text[]) and state in ('pending', 'committed')`;
+    select blob_key from uploads where blob_key = any(${arr}::text[]) and state = 'pending'`;
   return new Set(rows.map((r) => r.blob_key));
 }

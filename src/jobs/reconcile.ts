@@ -174,7 +174,7 @@ async function sweepUploads(p: Pass): Promise<void> {
   let remaining = p.limit;
   let after: Cursor = null;
   while (remaining > 0 && !stopped(p)) {
-    const rows = await listUncleanedUploads(p.ctx.sql, { after, limit: Math.min(p.batch, remaining) });
+    const rows = await listUncleanedUploads(p.ctx.sql, { now: p.now, after, limit: Math.min(p.batch, remaining) });
     if (rows.length === 0) return;
     const last = rows[rows.length - 1]!;
     after = { at: last.updatedAt, id: last.messageId };

@@ -4,7 +4,9 @@ import type { Caller } from '../http/auth.js';
 import type { AppContext } from '../context.js';
 import { isMember } from '../db/convos.js';
 import {
+  closeUrls,
   countPendingUploads,
+  extendUrls,
   finishUpload,
   getUpload,
   insertUpload,
@@ -59,8 +61,8 @@ function urlLifetime(app: AppContext, upload: Pick<UploadRow, 'commitDeadline'>,
   return Math.min(app.config.uploadUrlTtlSeconds, untilDeadline);
 }
 
-async function instructions(app: AppContext, u: UploadRow, now: Date, partNumbers: readonly number[] | null) {
-  const expiresIn = urlLifetime(app, u, now);
+/** Presigned URL(s) living `expiresIn` seconds; the row's urls_valid_until must already cover them. */
+async function instructions(app: AppContext, u: UploadRow, now: Date, expiresIn: number, partNumbers: readonly number[] | null) {
   if (u.multipartUploadId === null) {
     const p = await app.store.presignPut({ key: u.blobKey, size: u.size, md5: u.md5!, contentType: u.contentType, now, expiresIn });
     return { expiresAt: p.expiresAt, upload: { method: 'PUT', url: p.url, headers: p.headers } as UploadInstructions };
@@ -97,9 +99,9 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
     throw forbidden('You are not a member of this conversation.');
   }
   // Cheap early refusal before any store call; the authoritative check is inside the transaction.
-  if ((await countPendingUploads(app.sql, caller.did)) >= config.maxPendingUploads) throw rateLimited(config.maxPendingUploads);
-
   const now = app.clock.now();
+  if ((await countPendingUploads(app.sql, caller.did, now)) >= config.maxPendingUploads) throw rateLimited(config.maxPendingUploads);
+
   const messageId = uuidv7(now);
   const blobKey = blobKeyFor(messageId, now);
   const contentType = input.content_type ?? DEFAULT_CONTENT_TYPE;
@@ -118,11 +120,14 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
     state: 'pending',
     createdAt: now,
     commitDeadline: new Date(now.getTime() + config.commitWindowSeconds * 1000),
+    urlsValidUntil: now,
   };
+  const expiresIn = urlLifetime(app, row, now);
+  row.urlsValidUntil = new Date(now.getTime() + expiresIn * 1000);
   try {
     await app.sql.begin(async (tx) => {
       await lockSenderQuota(tx, caller.did);
-      if ((await countPendingUploads(tx, caller.did)) >= config.maxPendingUploads) throw rateLimited(config.maxPendingUploads);
+      if ((await countPendingUploads(tx, caller.did, now)) >= config.maxPendingUploads) throw rateLimited(config.maxPendingUploads);
       await insertUpload(tx, row);
     });
   } catch (err) {
@@ -130,7 +135,7 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
     throw err;
   }
   app.metrics.uploadsReserved.inc({ kind: multipart ? 'multipart' : 'single' });
-  const { expiresAt, upload } = await instructions(app, row, now, null);
+  const { expiresAt, upload } = await instructions(app, row, now, expiresIn, null);
   return {
     message_id: messageId,
     blob_key: blobKey,
@@ -142,7 +147,13 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
 }
 
 function rateLimited(max: number): AppError {
-  return new AppError(429, 'RateLimited', `You have ${max} uploads pending; commit or abort one first.`, undefined, 30);
+  return new AppError(
+    429,
+    'RateLimited',
+    `You have ${max} uploads open: commit one, or abort one and wait for its upload URL to expire.`,
+    undefined,
+    30,
+  );
 }
 
 function requirePending(u: UploadRow): void {
@@ -169,7 +180,13 @@ export async function refreshUrls(app: AppContext, caller: Caller, id: string, p
       });
     }
   }
-  const { expiresAt, upload } = await instructions(app, u, now, partNumbers ?? null);
+  const expiresIn = urlLifetime(app, u, now);
+  if (!(await extendUrls(app.sql, u.messageId, new Date(now.getTime() + expiresIn * 1000)))) {
+    // It stopped being pending since we read it: committed meanwhile, or aborted or expired.
+    const again = await getUpload(app.sql, u.messageId);
+    throw again?.state === 'committed' ? conflict('This upload is already committed.') : uploadExpired();
+  }
+  const { expiresAt, upload } = await instructions(app, u, now, expiresIn, partNumbers ?? null);
   return { expires_at: expiresAt.toISOString(), upload };
 }
 
@@ -242,7 +259,10 @@ export async function abortUpload(app: AppContext, caller: Caller, id: string): 
 /** Deletes an uncommitted upload's object or multipart upload; the reconciler retries failures. */
 export async function discardBytes(app: AppContext, u: UploadRow): Promise<void> {
   try {
-    if (u.multipartUploadId !== null) await app.store.abortMultipart(u.blobKey, u.multipartUploadId);
+    if (u.multipartUploadId !== null) {
+      await app.store.abortMultipart(u.blobKey, u.multipartUploadId);
+      await closeUrls(app.sql, u.messageId, app.clock.now());
+    }
     await app.store.delete(u.blobKey);
     await markCleaned(app.sql, u.messageId, app.clock.now());
   } catch (err) {

@@ -39,7 +39,7 @@ export const limitsRoutes = (): RouteDef[] => [
           download_url_ttl_seconds: c.downloadUrlTtlSeconds,
           commit_window_seconds: c.commitWindowSeconds,
           max_pending_uploads: c.maxPendingUploads,
-          pending_uploads: await countPendingUploads(app.sql, caller.did),
+          pending_uploads: await countPendingUploads(app.sql, caller.did, app.clock.now()),
         },
       };
     },
