@@ -135,6 +135,49 @@ membership('recipients outside the conversation are 403', async ({ app }) => {
   assert.is(c.body.error, 'Forbidden');
 });
 
+membership('a sender removed after reserving cannot commit, and the refusal does not tell who is a member', async ({ app }) => {
+  const dan = did('dan');
+  await setMembers(app, 'c-removed', [alice, bob, dan]);
+  const data = bytes(10);
+  const r = await reserve(app, dan, 'c-removed', data);
+  assert.is(await putBytes(r.upload, data), 200);
+  const members = await app.call('POST', '/api/v1/convos/c-removed/members', { as: TEST_SERVICE, body: { remove: [dan] } });
+  assert.equal(members.body.members, [alice, bob].sort());
+  for (const body of [{ message_id: r.message_id }, { message_id: r.message_id, recipients: [bob] }]) {
+    const c = await commit(app, dan, body);
+    assert.is(c.status, 403, c.text);
+    assert.is(c.body.message, 'The sender is not a member of this conversation.');
+  }
+  assert.is((await commit(app, TEST_SERVICE, { message_id: r.message_id })).status, 403, 'not on the sender\'s behalf either');
+  assert.is((await app.ctx.sql`select 1 from messages where id = ${r.message_id}`).length, 0);
+  // Recipients outside the conversation: one answer however many, so no membership oracle.
+  const a = await reserve(app, alice, 'c-removed', data);
+  assert.is(await putBytes(a.upload, data), 200);
+  const one = await commit(app, alice, { message_id: a.message_id, recipients: [bob, mallory] });
+  const two = await commit(app, alice, { message_id: a.message_id, recipients: [mallory, dan] });
+  assert.is(one.status, 403);
+  assert.is(one.text, two.text);
+});
+
+membership('a membership change and a commit never interleave: the commit sees the members after the change', async ({ app }) => {
+  const dan = did('dan');
+  await setMembers(app, 'c-race', [alice, bob]);
+  const data = bytes(10);
+  const r = await reserve(app, alice, 'c-race', data);
+  assert.is(await putBytes(r.upload, data), 200);
+  // Hold the conversation's exclusive lock as a membership change would, add dan, and commit meanwhile.
+  const change = app.ctx.sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtextextended(${'convo:c-race'}, 0))`;
+    await new Promise((res) => setTimeout(res, 300));
+    await tx`insert into convo_members (convo_id, member_did) values ('c-race', ${dan})`;
+  });
+  await new Promise((res) => setTimeout(res, 50));
+  const c = await commit(app, alice, { message_id: r.message_id });
+  await change;
+  assert.is(c.status, 201, c.text);
+  assert.is(c.body.recipient_count, 2, 'bob and dan: the commit waited for the change');
+});
+
 membership('omitted recipients are every member but the sender', async ({ app }) => {
   const id = await send(app, alice, CONVO);
   const rows = await app.ctx.sql`select recipient_did from message_recipients where message_id = ${id} order by 1`;

@@ -36,7 +36,14 @@ export async function removeMembersExcept(sql: Tx, convoId: string, keep: readon
   await sql`delete from convo_members where convo_id = ${convoId} and member_did <> all(${sql.array([...keep])}::text[])`;
 }
 
-/** Serialises membership changes of one conversation within a transaction. */
+const convoKey = (convoId: string) => `convo:${convoId}`;
+
+/** Membership changes of one conversation take this exclusively, for the rest of the transaction. */
 export async function lockConvo(sql: Tx, convoId: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtextextended(${'convo:' + convoId}, 0))`;
+  await sql`select pg_advisory_xact_lock(hashtextextended(${convoKey(convoId)}, 0))`;
+}
+
+/** Commits take it shared: they run side by side, and never across a membership change. */
+export async function lockConvoShared(sql: Tx, convoId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock_shared(hashtextextended(${convoKey(convoId)}, 0))`;
 }

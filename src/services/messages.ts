@@ -1,7 +1,7 @@
 // Commit (HEAD, then one transaction), pending pages, fetch and acknowledgement.
 import { createHash } from 'node:crypto';
 import type { AppContext } from '../context.js';
-import { listMembers, nonMembers } from '../db/convos.js';
+import { isMember, listMembers, lockConvoShared, nonMembers } from '../db/convos.js';
 import {
   ackMessages,
   countRecipients,
@@ -11,6 +11,7 @@ import {
   pendingPage,
   type MessageRow,
 } from '../db/messages.js';
+import type { Tx } from '../db/sql.js';
 import { finishUpload, getUpload, getUploadForUpdate, type UploadRow } from '../db/uploads.js';
 import { AppError, conflict, forbidden, invalidRequest, notFound } from '../errors.js';
 import type { Caller } from '../http/auth.js';
@@ -72,14 +73,22 @@ async function replay(app: AppContext, id: string, digest: string): Promise<Comm
   return answer(m, await countRecipients(app.sql, id));
 }
 
-async function resolveRecipients(app: AppContext, u: UploadRow, input: CommitInput): Promise<string[]> {
+/**
+ * The recipient rows to write. Under MEMBERSHIP=enforce the sender must still be a member and so
+ * must every recipient; run once before the HEAD (fail early) and again inside the commit
+ * transaction under the conversation's shared lock, so a membership change cannot slip between.
+ */
+async function resolveRecipients(app: AppContext, sql: Tx, u: UploadRow, input: CommitInput): Promise<string[]> {
   const enforce = app.config.membership === 'enforce';
+  if (enforce && !(await isMember(sql, u.convoId, u.senderDid))) {
+    throw forbidden('The sender is not a member of this conversation.');
+  }
   let recipients: string[];
   if (input.recipients !== undefined) {
     recipients = input.recipients;
-    if (enforce) {
-      const outside = await nonMembers(app.sql, u.convoId, recipients);
-      if (outside.length > 0) throw forbidden(`${outside.length} recipient(s) are not members of this conversation.`);
+    // One answer whatever the mix: a caller learns nothing about who else is a member.
+    if (enforce && (await nonMembers(sql, u.convoId, recipients)).length > 0) {
+      throw forbidden('Every recipient must be a member of this conversation.');
     }
   } else {
     if (!enforce) {
@@ -89,7 +98,7 @@ async function resolveRecipients(app: AppContext, u: UploadRow, input: CommitInp
         problem: 'is required',
       });
     }
-    recipients = (await listMembers(app.sql, u.convoId)).filter((d) => d !== u.senderDid);
+    recipients = (await listMembers(sql, u.convoId)).filter((d) => d !== u.senderDid);
     if (recipients.length === 0) throw invalidRequest('The conversation has no other members to deliver to.');
   }
   if (recipients.length > app.config.maxRecipients) {
@@ -123,7 +132,7 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     app.metrics.commitRejected.inc({ reason: 'expired' });
     throw uploadExpired();
   }
-  const recipients = await resolveRecipients(app, u, input);
+  await resolveRecipients(app, app.sql, u, input);
 
   const head = await app.store.head(u.blobKey);
   if (head === null) {
@@ -154,6 +163,8 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     if (locked.state === 'rejected') throw mismatch();
     const now = app.clock.now();
     if (locked.state !== 'pending' || now > locked.commitDeadline) throw uploadExpired();
+    if (app.config.membership === 'enforce') await lockConvoShared(tx, u.convoId);
+    const recipients = await resolveRecipients(app, tx, u, input);
     const row = {
       id: u.messageId,
       convoId: u.convoId,
