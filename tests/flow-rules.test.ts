@@ -462,3 +462,19 @@ rate('a DID past its rate gets 429 with Retry-After; others and services are not
 });
 
 rate.run();
+
+// ---------------------------------------------------------------------------------------------
+const big = withApp('flow: a very large conversation', { MAX_RECIPIENTS: '50000' });
+
+big('a commit to 40,000 members writes every recipient row in one go', async ({ app }) => {
+  const n = 40_000;
+  await app.ctx.sql`
+    insert into convo_members (convo_id, member_did)
+    select 'huge', 'did:web:m' || g || '.example' from generate_series(1, ${n}) g`;
+  await app.ctx.sql`insert into convo_members (convo_id, member_did) values ('huge', ${alice})`;
+  const id = await send(app, alice, 'huge');
+  const [{ c }] = (await app.ctx.sql`select count(*)::int as c from message_recipients where message_id = ${id}`) as unknown as [{ c: number }];
+  assert.is(c, n);
+});
+
+big.run();

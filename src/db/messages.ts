@@ -37,8 +37,11 @@ export async function insertMessageWithRecipients(sql: Tx, m: Omit<MessageRow, '
     insert into messages (id, convo_id, sender_did, blob_key, size, md5, sha256, metadata, commit_digest, created_at)
     values (${m.id}, ${m.convoId}, ${m.senderDid}, ${m.blobKey}, ${m.size}, ${m.md5}, ${m.sha256},
             ${m.metadata === null ? null : sql.json(m.metadata as never)}, ${m.commitDigest}, ${m.createdAt})`;
-  const rows = recipients.map((did) => ({ message_id: m.id, recipient_did: did }));
-  await sql`insert into message_recipients ${sql(rows, 'message_id', 'recipient_did')}`;
+  // One statement and one array parameter, whatever the count: a parameter per row would hit the
+  // protocol's 65,535-parameter limit at 32k recipients.
+  await sql`
+    insert into message_recipients (message_id, recipient_did)
+    select ${m.id}::uuid, unnest(${sql.array([...recipients])}::text[])`;
 }
 
 export async function getMessage(sql: Tx, id: string): Promise<MessageRow | null> {
@@ -76,7 +79,9 @@ export async function pendingPage(
 ): Promise<PendingItem[]> {
   // Optional conditions as fragments, not "$1 is null or …": a generic plan of the latter cannot
   // start the index scan at the cursor, and deep pages would walk every earlier row.
-  const after = args.after === null ? sql`` : sql`and r.message_id > ${args.after}::uuid`;
+  // The bound is repeated on m.id: the planner does not carry it across the join by itself, and
+  // without it a merge join walks messages from the first row up to the cursor.
+  const after = args.after === null ? sql`` : sql`and r.message_id > ${args.after}::uuid and m.id > ${args.after}::uuid`;
   const convo = args.convoId === null ? sql`` : sql`and m.convo_id = ${args.convoId}`;
   const rows = await sql`
     select m.id, m.convo_id, m.sender_did, m.size, m.created_at
