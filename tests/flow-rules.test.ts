@@ -270,6 +270,14 @@ paging('batch ack reports acked and not_found', async ({ app }) => {
   assert.is((await pendingIds(app, bob)).ids.length, ids.length - 2);
 });
 
+paging('upper-case ids are accepted and answered in lower case', async ({ app }) => {
+  const id = await send(app, alice, 'x', [carol]);
+  const upper = id.toUpperCase();
+  assert.is((await app.call('GET', `/api/v1/messages/${upper}`, { as: carol })).body.message_id, id);
+  const r = await app.call('POST', '/api/v1/messages/ack', { as: carol, body: { message_ids: [upper] } });
+  assert.equal(r.body, { acked: [id], not_found: [] });
+});
+
 paging('a malformed cursor is 400', async ({ app }) => {
   const r = await app.call('GET', '/api/v1/messages/pending?cursor=bm90LWEtY3Vyc29y', { as: bob });
   assert.is(r.status, 400);
@@ -403,6 +411,16 @@ schemas('every route rejects bad input with InvalidRequest and the failing field
     assert.is(r.body.error, 'InvalidRequest', label);
     assert.is(r.body.details.field, field, `${label}: ${r.text}`);
   }
+});
+
+schemas('deeply nested metadata is 400, not a crash', async ({ app }) => {
+  const deep = '{"a":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}';
+  const r = await app.call('POST', '/api/v1/messages', {
+    as: alice,
+    body: `{"message_id":"0190b2a4-7c1e-7000-8000-000000000001","recipients":["${bob}"],"metadata":${deep}}`,
+  });
+  assert.is(r.status, 400, r.text.slice(0, 200));
+  assert.is(r.body.details.field, '/metadata');
 });
 
 schemas('a declared size above MAX_MESSAGE_BYTES is 413', async ({ app }) => {

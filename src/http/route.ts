@@ -76,6 +76,18 @@ function validator(ajv: Ajv, where: string, schema: Schema | undefined) {
   };
 }
 
+/**
+ * UUIDs are accepted in either case (iOS's UUID().uuidString is upper case) and handled in lower
+ * case, the form PostgreSQL returns: answers then echo ids the way every other answer spells them.
+ */
+function lowerIds<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  const o = value as Record<string, unknown>;
+  if (typeof o.message_id === 'string') o.message_id = o.message_id.toLowerCase();
+  if (Array.isArray(o.message_ids)) o.message_ids = o.message_ids.map((x) => (typeof x === 'string' ? x.toLowerCase() : x));
+  return value;
+}
+
 const isEmptyObject = (v: unknown) =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
 
@@ -91,13 +103,13 @@ export function mountRoutes(router: Router, app: AppContext, routes: readonly Ro
       const caller = route.auth ? await app.auth.verify(bearerToken(ctx.get('authorization') || undefined)) : anonymous;
       if (route.auth && !caller.isService) limiter?.take(caller.did);
       ctx.state.caller = caller;
-      const params = checkParams({ ...(ctx as unknown as { params: Record<string, string> }).params });
+      const params = lowerIds(checkParams({ ...(ctx as unknown as { params: Record<string, string> }).params }));
       const query = checkQuery({ ...ctx.query });
       const raw = (ctx.request as { body?: unknown }).body;
       if (route.body === undefined && raw !== undefined && !isEmptyObject(raw)) {
         throw invalidRequest('This route takes no request body.');
       }
-      const body = checkBody(raw ?? {});
+      const body = lowerIds(checkBody(raw ?? {}));
       const reply = await route.handle({ app, caller, body, query, params }, ctx);
       for (const [k, v] of Object.entries(reply.headers ?? {})) ctx.set(k, v);
       if (reply.location !== undefined) ctx.redirect(reply.location);

@@ -34,6 +34,22 @@ export interface CommitAnswer {
 }
 
 export const MAX_METADATA_BYTES = 4096;
+/** Deeper JSON would overflow the stack of every recursive reader (stringify, canonical form, jsonb). */
+export const MAX_METADATA_DEPTH = 32;
+
+/** Nesting depth of a parsed JSON value, without recursion. */
+function depthOf(value: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d > max) max = d;
+    if (max > MAX_METADATA_DEPTH) return max;
+    for (const child of Object.values(v as object)) stack.push([child, d + 1]);
+  }
+  return max;
+}
 
 const uploadIncomplete = () =>
   new AppError(409, 'UploadIncomplete', 'The object is not in the store yet; retry after the upload finishes.');
@@ -117,6 +133,13 @@ async function resolveRecipients(app: AppContext, sql: Tx, u: UploadRow, input: 
  * one transaction that holds the upload row's lock, so concurrent commits yield one row set.
  */
 export async function commitMessage(app: AppContext, caller: Caller, input: CommitInput): Promise<{ created: boolean; body: CommitAnswer }> {
+  if (input.metadata !== undefined && depthOf(input.metadata) > MAX_METADATA_DEPTH) {
+    throw invalidRequest(`body/metadata may nest at most ${MAX_METADATA_DEPTH} levels deep.`, {
+      location: 'body',
+      field: '/metadata',
+      problem: `nests deeper than ${MAX_METADATA_DEPTH} levels`,
+    });
+  }
   if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata)) > MAX_METADATA_BYTES) {
     throw invalidRequest(`body/metadata must serialize to at most ${MAX_METADATA_BYTES} bytes.`, {
       location: 'body',
