@@ -23,6 +23,8 @@ test('the whole path works with real bytes', async () => {
   const data = bytes(10_000);
   const r = await reserve(app, alice, CONVO, data);
   assert.is(r.upload.method, 'PUT');
+  const raw = await app.call('POST', '/api/v1/uploads', { as: alice, body: { convo_id: CONVO, size: 3, md5: md5b64(bytes(3)) } });
+  assert.is(raw.headers.get('cache-control'), 'no-store', 'presigned URLs are never cached');
   assert.equal(Object.keys(r.upload.headers).sort(), ['content-length', 'content-md5', 'content-type', 'if-none-match']);
   assert.match(r.blob_key, /^m\/\d{4}\/\d{2}\/\d{2}\/[0-9a-f-]{36}$/);
   assert.is(await putBytes(r.upload, data), 200);

@@ -139,6 +139,24 @@ test('readyz names a failing bucket, and a reservation then answers 503 with not
   }, 'storage');
 });
 
+test('readiness answers from a result at most 2 s old, so it cannot be used to spend store requests', async () => {
+  const { createApp } = await import('../src/app.js');
+  let pings = 0;
+  const store = Object.create(app.ctx.store) as typeof app.ctx.store;
+  store.ping = async () => {
+    pings++;
+  };
+  const server = createApp({ ...app.ctx, store }).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  try {
+    for (let i = 0; i < 5; i++) assert.is((await fetch(`${base}/readyz`)).status, 200);
+    assert.is(pings, 1);
+  } finally {
+    server.close();
+  }
+});
+
 test('openapi.json documents the routes', async () => {
   const r = await app.call('GET', '/openapi.json');
   assert.is(r.status, 200);

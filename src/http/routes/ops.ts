@@ -18,7 +18,11 @@ async function probe(fn: () => Promise<unknown>, timeoutMs: number): Promise<str
   }
 }
 
+/** Readiness is public: answer from a result at most this old rather than hit both parts per call. */
+const READY_CACHE_MS = 2000;
+
 export function opsRoutes(openapi: () => unknown): RouteDef[] {
+  let ready: { at: number; result: Promise<[string | null, string | null]> } | null = null;
   return [
     defineRoute({
       method: 'GET',
@@ -40,10 +44,11 @@ export function opsRoutes(openapi: () => unknown): RouteDef[] {
         503: { description: 'Not ready; names the failing part' },
       },
       handle: async ({ app }) => {
-        const [database, storage] = await Promise.all([
-          probe(() => app.sql`select 1`, 2000),
-          probe(() => app.store.ping(), 2000),
-        ]);
+        const now = Date.now();
+        if (ready === null || now - ready.at > READY_CACHE_MS) {
+          ready = { at: now, result: Promise.all([probe(() => app.sql`select 1`, 2000), probe(() => app.store.ping(), 2000)]) };
+        }
+        const [database, storage] = await ready.result;
         const checks = { database: database ?? 'ok', storage: storage ?? 'ok' };
         if (database === null && storage === null) return { status: 200, body: { status: 'ready', checks } };
         const failing = [database !== null && 'database', storage !== null && 'storage'].filter(Boolean).join(' and ');

@@ -4,6 +4,8 @@ import { abortUpload, completeUpload, describeUpload, refreshUrls, reserveUpload
 import { defineRoute, type RouteDef } from '../route.js';
 
 type Id = { message_id: string };
+/** Answers carrying presigned URLs must not sit in any cache. */
+const noStore = { 'Cache-Control': 'no-store' };
 
 export const uploadRoutes = (): RouteDef[] => [
   defineRoute<ReserveInput>({
@@ -14,7 +16,7 @@ export const uploadRoutes = (): RouteDef[] => [
     auth: true,
     body: reserveBody,
     responses: { 201: { description: 'Reserved', schema: reserveResponse } },
-    handle: async ({ app, caller, body }) => ({ status: 201, body: await reserveUpload(app, caller, body) }),
+    handle: async ({ app, caller, body }) => ({ status: 201, headers: noStore, body: await reserveUpload(app, caller, body) }),
   }),
   defineRoute<{ part_numbers?: number[] }, Record<string, never>, Id>({
     method: 'POST',
@@ -25,7 +27,11 @@ export const uploadRoutes = (): RouteDef[] => [
     params: messageIdParams,
     body: urlsBody,
     responses: { 200: { description: 'Fresh URLs', schema: urlsResponse } },
-    handle: async ({ app, caller, body, params }) => ({ status: 200, body: await refreshUrls(app, caller, params.message_id, body.part_numbers) }),
+    handle: async ({ app, caller, body, params }) => ({
+      status: 200,
+      headers: noStore,
+      body: await refreshUrls(app, caller, params.message_id, body.part_numbers),
+    }),
   }),
   defineRoute<{ parts: { part_number: number; etag: string }[] }, Record<string, never>, Id>({
     method: 'POST',
