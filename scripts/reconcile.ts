@@ -16,6 +16,11 @@ const nowArg = values.get('now');
 if (nowArg !== undefined) {
   now = new Date(nowArg);
   if (!RFC3339.test(nowArg) || Number.isNaN(now.getTime())) fail(`--now must be an RFC 3339 time such as 2026-01-31T12:00:00Z, got "${nowArg}"`, 2);
+  // A pass from the future would expire uploads inside their window and delete messages inside
+  // retention: only a dry run may look ahead. A past --now is always more conservative.
+  if (now.getTime() > Date.now() + 60_000 && !flags.has('dry-run')) {
+    fail('--now in the future would delete what is still live; add --dry-run to see what such a pass would do', 2);
+  }
 }
 const config = cliConfig();
 // The report is this command's output; the pass's own log line would only repeat it.

@@ -534,6 +534,11 @@ cli('--now pretends the clock reads that time; a bad value is refused in one lin
   const bad = await runCli(['--now', 'tomorrow']);
   assert.is(bad.code, 2);
   assert.match(bad.stderr, /--now must be an RFC 3339 time/);
+  const ahead = await runCli(['--now', '2031-02-03T04:05:06Z']);
+  assert.is(ahead.code, 2, 'a pass from the future is refused unless it is a dry run');
+  assert.match(ahead.stderr, /--dry-run/);
+  const past = await runCli(['--json', '--now', '2020-01-01T00:00:00Z']);
+  assert.is(past.code, 0, past.stderr);
 });
 
 cli('an unreachable database or bucket is one clear line and a non-zero exit, no stack trace', async () => {
