@@ -67,6 +67,31 @@ test('the whole path works with real bytes', async () => {
   assert.ok(after!.fully_acked_at instanceof Date, 'fully acked once everyone acked');
 });
 
+test('only opaque content types are stored, and download URLs ask for an attachment', async () => {
+  const data = bytes(64);
+  const r = await reserve(app, alice, CONVO, data, { content_type: 'message/mls' });
+  assert.is(r.upload.headers['content-type'], 'message/mls');
+  assert.is(await putBytes(r.upload, data), 200);
+  assert.is((await commit(app, alice, { message_id: r.message_id, recipients: [bob] })).status, 201);
+  const m = await app.call('GET', `/api/v1/messages/${r.message_id}`, { as: bob });
+  // R2 and S3 answer with these instead of what the uploader stored (unsigned extra PUT headers
+  // such as Content-Disposition included); the emulator ignores them, so the URL is what is checked.
+  const url = new URL(m.body.download.url);
+  assert.is(url.searchParams.get('response-content-disposition'), 'attachment');
+  assert.is(url.searchParams.get('response-content-type'), 'application/octet-stream');
+  const dl = await fetch(url);
+  assert.ok(Buffer.from(await dl.arrayBuffer()).equals(data));
+  url.searchParams.set('response-content-disposition', 'inline');
+  const tampered = await fetch(url);
+  await tampered.arrayBuffer();
+  assert.is(tampered.status, 403, 'the overrides are part of the signature');
+  for (const type of ['text/html', 'image/svg+xml', 'application/javascript']) {
+    const bad = await app.call('POST', '/api/v1/uploads', { as: alice, body: { convo_id: CONVO, size: 3, md5: md5b64(bytes(3)), content_type: type } });
+    assert.is(bad.status, 400, type);
+    assert.is(bad.body.details.field, '/content_type');
+  }
+});
+
 test('commit before the PUT is 409 UploadIncomplete with no rows; after the PUT it succeeds', async () => {
   const data = bytes(500);
   const r = await reserve(app, alice, CONVO, data);

@@ -7,7 +7,8 @@ export const reserveBody = object(
     size: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
     md5,
     sha256,
-    content_type: { type: 'string', maxLength: 127, pattern: '^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$' },
+    // Ciphertext is opaque: a type a browser would render (text/html, image/svg+xml) is never stored.
+    content_type: { enum: ['application/octet-stream', 'message/mls'] },
   },
   ['convo_id', 'size'],
 );

@@ -176,8 +176,18 @@ export class BlobStore {
     return this.presign(req, args.now, args.expiresIn, Object.keys(headers));
   }
 
+  /**
+   * The answer is forced to an opaque attachment whatever the object was stored with: a download
+   * link opened in a browser must never render (the PUT cannot stop a client adding unsigned
+   * headers such as Content-Disposition).
+   */
   presignGet(args: { key: string; now: Date; expiresIn: number }) {
-    const req = this.request('GET', args.key, { 'x-id': 'GetObject' }, {});
+    const req = this.request(
+      'GET',
+      args.key,
+      { 'x-id': 'GetObject', 'response-content-type': 'application/octet-stream', 'response-content-disposition': 'attachment' },
+      {},
+    );
     return this.presign(req, args.now, args.expiresIn, []);
   }
 
