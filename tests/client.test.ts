@@ -71,7 +71,7 @@ test('a Blob and a ReadableStream upload the same way', async () => {
       c.close();
     },
   });
-  const viaStream = await client.upload(CONVO, stream, { recipients: [bob], contentType: 'application/mls-message' });
+  const viaStream = await client.upload(CONVO, stream, { recipients: [bob], contentType: 'message/mls' });
   const bobs = clientFor(app, bob);
   assert.ok(sameBytes((await bobs.fetchMessage(viaBlob.message_id)).data, a));
   assert.ok(sameBytes((await bobs.fetchMessage(viaStream.message_id)).data, b));

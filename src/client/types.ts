@@ -120,8 +120,8 @@ export interface UploadOptions {
   /** DIDs; omitted: every member of the conversation but the sender (API.md, commit). */
   recipients?: string[];
   metadata?: Record<string, unknown>;
-  /** Default application/octet-stream. */
-  contentType?: string;
+  /** Default application/octet-stream; the broker stores no type a browser would render. */
+  contentType?: 'application/octet-stream' | 'message/mls';
   onProgress?: (p: Progress) => void;
   /** Called after every change worth saving; save the state to resume after a crash. */
   onState?: (state: UploadState) => void;
