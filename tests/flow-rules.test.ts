@@ -66,6 +66,24 @@ deadlines('a URL refreshed through /urls uploads the bytes', async ({ app }) => 
   assert.is((await commit(app, alice, { message_id: r.message_id, recipients: [bob] })).status, 201);
 });
 
+deadlines('download URLs never outlive the object: cut at retention and at the ack grace', async ({ app }) => {
+  app.clock.set(Date.now());
+  const id = await send(app, alice, CONVO, [bob]);
+  const retentionEnd = app.clock.now().getTime() + app.config.retentionDays * 86_400_000;
+  app.clock.set(retentionEnd - 100_000);
+  const late = await app.call('GET', `/api/v1/messages/${id}`, { as: bob });
+  assert.is(new Date(late.body.download.expires_at).getTime(), retentionEnd);
+  app.clock.set(retentionEnd + 1000);
+  assert.is((await app.call('GET', `/api/v1/messages/${id}`, { as: bob })).status, 404, 'due for deletion: gone');
+  app.clock.set(Date.now());
+  assert.is((await app.call('POST', `/api/v1/messages/${id}/ack`, { as: bob })).status, 204);
+  const [{ fully_acked_at: acked }] = (await app.ctx.sql`select fully_acked_at from messages where id = ${id}`) as unknown as [{ fully_acked_at: Date }];
+  app.clock.set(acked.getTime() + 3600_000 - 60_000);
+  const graced = await app.call('GET', `/api/v1/messages/${id}`, { as: bob });
+  assert.is(new Date(graced.body.download.expires_at).getTime(), acked.getTime() + 3600_000);
+  app.clock.set(Date.now());
+});
+
 deadlines.run();
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import type { Tx } from '../db/sql.js';
 import { finishUpload, getUpload, getUploadForUpdate, type UploadRow } from '../db/uploads.js';
 import { AppError, conflict, forbidden, invalidRequest, notFound } from '../errors.js';
 import type { Caller } from '../http/auth.js';
+import { ACK_GRACE_MS } from '../jobs/reconcile-report.js';
 import { discardBytes, uploadExpired, visibleUpload } from './uploads.js';
 
 export interface CommitInput {
@@ -33,6 +34,7 @@ export interface CommitAnswer {
   recipient_count: number;
 }
 
+const DAY_MS = 24 * 3600_000;
 export const MAX_METADATA_BYTES = 4096;
 /** Deeper JSON would overflow the stack of every recursive reader (stringify, canonical form, jsonb). */
 export const MAX_METADATA_DEPTH = 32;
@@ -241,8 +243,17 @@ export async function listPending(app: AppContext, caller: Caller, q: { limit: n
   };
 }
 
+/**
+ * A download URL never outlives the object: it is cut at the moment reconciliation may delete the
+ * message (retention, or the grace after every recipient acked). A message already due is gone.
+ */
 async function download(app: AppContext, m: MessageRow) {
-  const p = await app.store.presignGet({ key: m.blobKey, now: app.clock.now(), expiresIn: app.config.downloadUrlTtlSeconds });
+  const now = app.clock.now();
+  const ends = [m.createdAt.getTime() + app.config.retentionDays * DAY_MS];
+  if (app.config.deleteAfterAck && m.fullyAckedAt !== null) ends.push(m.fullyAckedAt.getTime() + ACK_GRACE_MS);
+  const left = Math.floor((Math.min(...ends) - now.getTime()) / 1000);
+  if (left < 1) throw notFound('message');
+  const p = await app.store.presignGet({ key: m.blobKey, now, expiresIn: Math.min(app.config.downloadUrlTtlSeconds, left) });
   return { url: p.url, expires_at: p.expiresAt.toISOString() };
 }
 
