@@ -11,6 +11,8 @@ import { BlobStore } from './store/store.js';
 
 export interface AppContext {
   config: Readonly<Config>;
+  /** The database in use (DATABASE_URL, or the embedded one): for the reconciler's lock session. */
+  databaseUrl: string;
   sql: Sql;
   store: BlobStore;
   auth: TokenVerifier;
@@ -50,6 +52,7 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
     }
     const ctx: AppContext = {
       config,
+      databaseUrl: dev.databaseUrl,
       sql,
       store,
       auth,

@@ -10,7 +10,7 @@ import type { AppContext } from '../src/context.js';
 import { tryReconcileLock } from '../src/db/reconcile.js';
 import { createSql, type Sql } from '../src/db/sql.js';
 import { blobKeyFor } from '../src/ids.js';
-import { ACK_GRACE_MS, EXPIRY_MARGIN_MS, reconcile, SKIPPED_LOCKED, type ReconcileReport } from '../src/jobs/reconcile.js';
+import { ACK_GRACE_MS, EXPIRY_MARGIN_MS, reconcile, LOCK_LOST, SKIPPED_LOCKED, type ReconcileReport } from '../src/jobs/reconcile.js';
 import { startScheduler } from '../src/jobs/scheduler.js';
 import { BlobStore, StoreUnavailable } from '../src/store/store.js';
 import { startTestApp, testEnv, type TestApp } from './helpers/harness.js';
@@ -408,10 +408,32 @@ test('DeleteObjects batches hold at most 1000 keys and rows go in bounded batche
   assert.is((await ctx.sql<{ n: number }[]>`select count(*)::int as n from messages`)[0]!.n, 0);
 });
 
+test('a pass whose lock connection dies stops at the next batch, and the process survives', async () => {
+  // Slow listing, so the pass is still running when its lock session is terminated.
+  const store = Object.create(ctx.store) as typeof ctx.store;
+  store.list = async (args) => {
+    await new Promise((r) => setTimeout(r, 300));
+    return ctx.store.list(args);
+  };
+  const running = reconcile({ ...ctx, store }, { now: new Date(T) });
+  await new Promise((r) => setTimeout(r, 200));
+  const killed = await ctx.sql`
+    select pg_terminate_backend(pid) as ok from pg_stat_activity
+    where application_name = 'mls-blob-broker-reconcile-lock' and datname = current_database()`;
+  assert.is(killed.length, 1, 'the lock has its own session');
+  const r = await running;
+  assert.is(r.complete, false);
+  assert.ok(r.errors.some((e) => e.category === 'lock' && e.message === LOCK_LOST), JSON.stringify(r.errors));
+  // The lock is free again: the next pass runs and finishes.
+  const next = await pass(T);
+  assert.is(next.skipped, null);
+  assert.is(next.complete, true);
+});
+
 test('a concurrent pass returns at once saying another pass holds the lock', async () => {
   const u = await upload(T - 3 * HOUR, { object: true });
-  const release = await tryReconcileLock(ctx.sql);
-  assert.ok(release);
+  const lock = await tryReconcileLock(ctx.databaseUrl);
+  assert.ok(lock);
   try {
     const t0 = Date.now();
     const r = await pass(T);
@@ -419,7 +441,7 @@ test('a concurrent pass returns at once saying another pass holds the lock', asy
     assert.ok(Date.now() - t0 < 2000);
     assert.is((await uploadRow(u.id))?.state, 'pending');
   } finally {
-    await release!();
+    await lock!.release();
   }
   const r = await pass(T);
   assert.is(r.skipped, null);

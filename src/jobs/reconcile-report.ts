@@ -57,6 +57,10 @@ export interface Pass {
   report: ReconcileReport;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** Whether this pass still holds the reconcile lock. */
+  lockHeld: () => Promise<boolean>;
+  /** Set once the pass must stop (shutdown, or the lock was lost). */
+  halted?: boolean;
 }
 
 /**

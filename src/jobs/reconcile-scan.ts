@@ -5,6 +5,7 @@
 import { keysWithLiveRows, messagesInKeyRange, type KeyedMessage } from '../db/reconcile.js';
 import { dayPrefix } from '../ids.js';
 import type { ListedObject } from '../store/store.js';
+import { proceed } from './reconcile.js';
 import { add, cutoffs, EXPIRY_MARGIN_MS, MAX_REPORTED_IDS, type Pass } from './reconcile-report.js';
 
 const DAY_MS = 24 * 3600_000;
@@ -35,10 +36,7 @@ export async function scanBucket(p: Pass): Promise<void> {
     let next: string | null = null;
     let lo = prefix;
     do {
-      if (p.signal?.aborted) {
-        p.report.complete = false;
-        return;
-      }
+      if (!(await proceed(p))) return;
       const page = await p.ctx.store.list({ prefix, next, maxKeys: p.pageSize });
       next = page.next;
       p.report.listed += page.objects.length;

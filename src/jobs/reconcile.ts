@@ -14,6 +14,7 @@ import {
   markUploadsCleaned,
   pruneFinishedUploads,
   tryReconcileLock,
+  type ReconcileLock,
   type Cursor,
   type MessageToDelete,
   type UploadToClean,
@@ -29,6 +30,7 @@ export const BATCH = 500;
 /** Default cap on items one category handles per pass; the next pass continues. */
 export const DEFAULT_LIMIT = 10_000;
 export const SKIPPED_LOCKED = 'another pass holds the lock';
+export const LOCK_LOST = 'lost the reconcile lock (its connection ended); stopped, the next pass resumes';
 
 export interface ReconcileOptions {
   /** The clock reading to work from; default ctx.clock.now(). */
@@ -54,6 +56,7 @@ export async function reconcile(ctx: AppContext, options: ReconcileOptions = {})
   const report = emptyReport(now, dryRun, limit);
   const pass: Pass = {
     ctx,
+    lockHeld: async () => true,
     now,
     dryRun,
     limit,
@@ -64,20 +67,21 @@ export async function reconcile(ctx: AppContext, options: ReconcileOptions = {})
     onProgress: options.onProgress,
   };
 
-  let release: (() => Promise<void>) | null;
+  let lock: ReconcileLock | null;
   try {
-    release = await tryReconcileLock(ctx.sql);
+    lock = await tryReconcileLock(ctx.databaseUrl);
   } catch (err) {
     ctx.metrics.reconcileRuns.inc({ outcome: 'error' });
     throw err;
   }
-  if (release === null) {
+  if (lock === null) {
     report.skipped = SKIPPED_LOCKED;
     report.complete = false;
     ctx.metrics.reconcileRuns.inc({ outcome: 'skipped' });
     ctx.log.info({ reconcile: report }, `reconcile pass skipped: ${SKIPPED_LOCKED}`);
     return report;
   }
+  pass.lockHeld = lock.held;
   try {
     await phase(pass, 'expired_uploads', expireUploads);
     await phase(pass, 'cleaned_uploads', sweepUploads);
@@ -92,7 +96,7 @@ export async function reconcile(ctx: AppContext, options: ReconcileOptions = {})
     await phase(pass, 'strays', scanBucket);
     await phase(pass, 'pruned_uploads', pruneUploads);
   } finally {
-    await release().catch((err) => ctx.log.warn({ err }, 'releasing the reconcile lock failed'));
+    await lock.release();
   }
   report.durationMs = Date.now() - started;
   record(ctx, report);
@@ -129,10 +133,7 @@ function record(ctx: AppContext, r: ReconcileReport): void {
 
 /** Runs one category; an error ends that category only, and the next pass retries it. */
 async function phase(pass: Pass, category: Category, run: (p: Pass) => Promise<void>): Promise<void> {
-  if (pass.signal?.aborted) {
-    pass.report.complete = false;
-    return;
-  }
+  if (!(await proceed(pass))) return;
   try {
     await run(pass);
   } catch (err) {
@@ -141,14 +142,30 @@ async function phase(pass: Pass, category: Category, run: (p: Pass) => Promise<v
   }
 }
 
-const stopped = (p: Pass) => p.signal?.aborted === true;
+/**
+ * Checked before every batch: the scheduler may be stopping, and the lock may have died with its
+ * connection — then another pass may already be running, and this one stops where it is (every
+ * step is resumable, so the next pass finishes the job).
+ */
+export async function proceed(p: Pass): Promise<boolean> {
+  if (p.halted) return false;
+  if (p.signal?.aborted === true) {
+    p.halted = true;
+  } else if (!(await p.lockHeld())) {
+    p.halted = true;
+    p.report.errors.push({ category: 'lock', message: LOCK_LOST });
+    p.ctx.log.error('the reconcile lock was lost with its connection; this pass stops, the next one resumes');
+  }
+  if (p.halted) p.report.complete = false;
+  return !p.halted;
+}
 
 async function expireUploads(p: Pass): Promise<void> {
   const { ctx, report } = p;
   const cutoff = cutoffs(ctx, p.now).expiry;
   let remaining = p.limit;
   let after: Cursor = null;
-  while (remaining > 0 && !stopped(p)) {
+  while (remaining > 0 && (await proceed(p))) {
     const n = Math.min(p.batch, remaining);
     if (p.dryRun) {
       const rows = await listExpirableUploads(ctx.sql, { cutoff, after, limit: n });
@@ -173,7 +190,7 @@ async function expireUploads(p: Pass): Promise<void> {
 async function sweepUploads(p: Pass): Promise<void> {
   let remaining = p.limit;
   let after: Cursor = null;
-  while (remaining > 0 && !stopped(p)) {
+  while (remaining > 0 && (await proceed(p))) {
     const rows = await listUncleanedUploads(p.ctx.sql, { now: p.now, after, limit: Math.min(p.batch, remaining) });
     if (rows.length === 0) return;
     const last = rows[rows.length - 1]!;
@@ -224,7 +241,7 @@ async function removeMessages(
   const tally = category === 'retention' ? p.report.retention : p.report.acked;
   let remaining = p.limit;
   let after: Cursor = null;
-  while (remaining > 0 && !stopped(p)) {
+  while (remaining > 0 && (await proceed(p))) {
     const rows = await list(after, Math.min(p.batch, remaining));
     if (rows.length === 0) return;
     const last = rows[rows.length - 1]!;
@@ -251,7 +268,7 @@ async function removeMessages(
 async function pruneUploads(p: Pass): Promise<void> {
   const before = cutoffs(p.ctx, p.now).retention;
   let remaining = p.limit;
-  while (remaining > 0 && !stopped(p)) {
+  while (remaining > 0 && (await proceed(p))) {
     const n = Math.min(p.batch, remaining);
     const pruned = await pruneFinishedUploads(p.ctx.sql, { before, limit: p.dryRun ? remaining : n, dryRun: p.dryRun });
     p.report.prunedUploads.count += pruned;
