@@ -129,6 +129,19 @@ test('fetchMessage refuses bytes that differ from the declared SHA-256, and a di
     assert.instance(err, IntegrityError);
     assert.is((err as IntegrityError).check, 'size');
   }
+  // A much larger object is refused after reading one byte past the declared size, not all of it.
+  await tamper(done.message_id, randomBytes(4 * 1024 * 1024));
+  try {
+    await clientFor(app, bob).fetchMessage(done.message_id);
+    assert.unreachable('a larger object must be refused');
+  } catch (err) {
+    assert.instance(err, IntegrityError);
+    assert.is((err as IntegrityError).check, 'size');
+    assert.is((err as IntegrityError).actual, String(4096 + 1));
+  }
+  await tamper(done.message_id, data);
+  const ok = await clientFor(app, bob).fetchMessage(done.message_id);
+  assert.is(ok.verified, 'sha256');
 });
 
 test('without a declared SHA-256, fetchMessage checks the MD5', async () => {
@@ -139,7 +152,9 @@ test('without a declared SHA-256, fetchMessage checks the MD5', async () => {
   assert.is((await fetch(r.body.upload.url, { method: 'PUT', headers, body: data })).status, 200);
   assert.is((await app.call('POST', '/api/v1/messages', { as: alice, body: { message_id: r.body.message_id, recipients: [bob] } })).status, 201);
   const bobs = clientFor(app, bob);
-  assert.ok(sameBytes((await bobs.fetchMessage(r.body.message_id)).data, data));
+  const fetched = await bobs.fetchMessage(r.body.message_id);
+  assert.ok(sameBytes(fetched.data, data));
+  assert.is(fetched.verified, 'md5');
   await tamper(r.body.message_id, randomBytes(2000));
   try {
     await bobs.fetchMessage(r.body.message_id);

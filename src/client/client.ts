@@ -26,6 +26,12 @@ const ACK_BATCH = 500;
 export interface FetchedMessage {
   message: MessageInfo;
   data: Uint8Array;
+  /**
+   * What the bytes were checked against: the declared SHA-256, else the MD5 of a single PUT, else
+   * only the size (a multipart upload whose sender declared no SHA-256; MLS still authenticates
+   * the ciphertext when it is decrypted).
+   */
+  verified: 'sha256' | 'md5' | 'size';
 }
 
 export class BrokerClient {
@@ -92,15 +98,16 @@ export class BrokerClient {
     for (let attempt = 0; ; attempt++) {
       let answer: Awaited<ReturnType<typeof storeGet>>;
       try {
-        answer = await storeGet(this.transport.fetch, message.download.url, signal);
+        // Never read more than the declared size (+1 to notice): a wrong object cannot fill memory.
+        answer = await storeGet(this.transport.fetch, message.download.url, signal, message.size + 1);
       } catch (err) {
         if (!(err instanceof NetworkError) || attempt >= policy.retries) throw err;
         await sleep(backoff(policy, attempt), signal);
         continue;
       }
       if (answer.status === 200) {
-        await verify(message, answer.bytes);
-        return { message, data: answer.bytes };
+        const verified = await verify(message, answer.bytes);
+        return { message, data: answer.bytes, verified };
       }
       if (attempt >= policy.retries || !(answer.status === 403 || retryable(answer.status))) {
         throw new StoreError(answer.status, answer.code ?? `Http${answer.status}`, `download of ${id}: the store answered ${answer.status}`);
@@ -150,16 +157,20 @@ export class BrokerClient {
   }
 }
 
-async function verify(message: MessageInfo, bytes: Uint8Array): Promise<void> {
+async function verify(message: MessageInfo, bytes: Uint8Array): Promise<FetchedMessage['verified']> {
   const id = message.message_id;
   if (bytes.length !== message.size) throw new IntegrityError(id, 'size', String(message.size), String(bytes.length));
   if (message.sha256) {
     const actual = await sha256Base64(bytes);
     if (actual !== message.sha256) throw new IntegrityError(id, 'sha256', message.sha256, actual);
-  } else if (message.md5) {
+    return 'sha256';
+  }
+  if (message.md5) {
     const actual = toBase64(md5(bytes));
     if (actual !== message.md5) throw new IntegrityError(id, 'md5', message.md5, actual);
+    return 'md5';
   }
+  return 'size';
 }
 
 const enc = encodeURIComponent;

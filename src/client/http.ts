@@ -168,17 +168,53 @@ export async function storePut(
 }
 
 /** GET of a presigned download URL. */
-export async function storeGet(doFetch: typeof globalThis.fetch, url: string, signal?: AbortSignal): Promise<{ status: number; bytes: Uint8Array; code: string | null }> {
+/** Error bodies are small XML documents; read no more of one than this. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** GET from the store, reading at most `limit` bytes of a success (and 64 KiB of an error). */
+export async function storeGet(
+  doFetch: typeof globalThis.fetch,
+  url: string,
+  signal?: AbortSignal,
+  limit = Number.POSITIVE_INFINITY,
+): Promise<{ status: number; bytes: Uint8Array; code: string | null }> {
   let res: Response;
   let bytes: Uint8Array;
   try {
     res = await doFetch(url, { method: 'GET', signal });
-    bytes = new Uint8Array(await res.arrayBuffer());
+    bytes = await readAtMost(res, res.ok ? limit : MAX_ERROR_BODY);
   } catch (err) {
     rethrowIfAborted(err, signal);
     throw new NetworkError('GET from the store: no answer', { cause: err });
   }
   return { status: res.status, bytes, code: res.ok ? null : parseS3Error(new TextDecoder().decode(bytes)).code };
+}
+
+/** The body, cut after `limit` bytes (the rest is not downloaded). */
+async function readAtMost(res: Response, limit: number): Promise<Uint8Array> {
+  if (res.body === null) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.length;
+    if (total >= limit) {
+      await reader.cancel().catch(() => {});
+      break;
+    }
+  }
+  const out = new Uint8Array(Math.min(total, limit));
+  let at = 0;
+  for (const c of chunks) {
+    const take = Math.min(c.length, out.length - at);
+    out.set(c.subarray(0, take), at);
+    at += take;
+    if (at === out.length) break;
+  }
+  return out;
 }
 
 function parseS3Error(xml: string): { code: string | null; message: string | null } {
