@@ -2,11 +2,11 @@
 // in one clear line and a non-zero exit, never a stack trace.
 import { ConfigError, loadConfig, loadDotEnv, quietAwsSdkNodeWarning, type Config } from '../src/config.js';
 
-export function cliConfig(): Readonly<Config> {
+export function cliConfig(options: { auth?: boolean } = {}): Readonly<Config> {
   loadDotEnv();
   quietAwsSdkNodeWarning();
   try {
-    return loadConfig();
+    return loadConfig(undefined, undefined, options);
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, 2);
     throw err;

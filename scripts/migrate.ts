@@ -6,7 +6,7 @@ import { createLogger } from '../src/log.js';
 import { cliConfig, fail, parseArgs } from './cli.js';
 
 parseArgs(process.argv.slice(2), { flags: [], values: [] });
-const config = cliConfig();
+const config = cliConfig({ auth: false });
 const log = createLogger('warn');
 const dev = await resolveDevServices({ ...config, store: { ...config.store, endpoint: config.store.endpoint ?? 'http://unused' } }, log, {
   share: false,

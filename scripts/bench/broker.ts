@@ -18,7 +18,7 @@ export interface BrokerStats {
 }
 
 quietAwsSdkNodeWarning();
-const config = loadConfig(process.env);
+const config = loadConfig();
 const ctx = await createContext(config, { log: createLogger(config.logLevel), migrate: false, poolSize: 10 });
 const server = createApp(ctx).listen(0, '127.0.0.1');
 await once(server, 'listening');
