@@ -43,8 +43,12 @@ async function main(): Promise<void> {
       const schedulerStopped = scheduler?.stop();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        // Keep-alive connections become idle as their last response goes out: close each then,
+        // rather than wait for the client to hang up.
+        const sweep = setInterval(() => server!.closeIdleConnections(), 50);
         server.closeIdleConnections();
         await closed;
+        clearInterval(sweep);
       }
       await schedulerStopped;
       await ctx?.close();

@@ -83,6 +83,29 @@ test('starts on embedded defaults, is ready, and stops cleanly on SIGTERM', asyn
   assert.equal(r.leftovers, [], 'no postgres or workerd process is left behind');
 });
 
+test('SIGTERM lets an in-flight request finish before the process exits', async () => {
+  const s = await start(dataDir);
+  const { connect } = await import('node:net');
+  const url = new URL(s.url);
+  const socket = connect(Number(url.port), url.hostname);
+  await new Promise((r) => socket.once('connect', r));
+  let answer = '';
+  socket.on('data', (c) => (answer += c.toString()));
+  const body = JSON.stringify({ message_ids: ['0190b2a4-7c1e-7000-8000-000000000001'] });
+  // Headers and half the body now; the rest after the signal.
+  socket.write(`POST /api/v1/messages/ack HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+  await new Promise((r) => setTimeout(r, 200));
+  const exited = new Promise<number | null>((r) => s.child.once('exit', (code) => r(code)));
+  s.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  socket.write(body.slice(10));
+  const code = await exited;
+  socket.destroy();
+  assert.match(answer, /^HTTP\/1\.1 401 /, 'the request was answered (it has no token) before the exit');
+  assert.match(answer, /AuthRequired/);
+  assert.is(code, 0);
+});
+
 test('a second start finds the data of the first and SIGINT stops it cleanly', async () => {
   const s = await start(dataDir);
   assert.not.ok(s.lines.some((l) => l.includes('migrations applied')), 'nothing to migrate the second time');
