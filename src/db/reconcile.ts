@@ -120,16 +120,11 @@ export async function expirePendingUploads(sql: Tx, args: { cutoff: Date; at: Da
 
 /** What expirePendingUploads would mark, without marking (dry run). Ordered by deadline, then id. */
 export async function listExpirableUploads(sql: Tx, args: { cutoff: Date; after: Cursor; limit: number }): Promise<(UploadToClean & { commitDeadline: Date })[]> {
-  const rows = args.after
-    ? await sql`
-        select message_id, blob_key, size, multipart_upload_id, updated_at, commit_deadline from uploads
-        where state = 'pending' and commit_deadline < ${args.cutoff}
-          and (commit_deadline, message_id) > (${args.after.at}, ${args.after.id})
-        order by commit_deadline, message_id limit ${args.limit}`
-    : await sql`
-        select message_id, blob_key, size, multipart_upload_id, updated_at, commit_deadline from uploads
-        where state = 'pending' and commit_deadline < ${args.cutoff}
-        order by commit_deadline, message_id limit ${args.limit}`;
+  const after = args.after === null ? sql`` : sql`and (commit_deadline, message_id) > (${args.after.at}, ${args.after.id})`;
+  const rows = await sql`
+    select message_id, blob_key, size, multipart_upload_id, updated_at, commit_deadline from uploads
+    where state = 'pending' and commit_deadline < ${args.cutoff} ${after}
+    order by commit_deadline, message_id limit ${args.limit}`;
   return rows.map((r) => ({ ...toClean(r), commitDeadline: r.commit_deadline as Date }));
 }
 
@@ -138,16 +133,11 @@ export async function listExpirableUploads(sql: Tx, args: { cutoff: Date; after:
  * write again (urls_valid_until passed), in (updated_at, id) order.
  */
 export async function listUncleanedUploads(sql: Tx, args: { now: Date; after: Cursor; limit: number }): Promise<UploadToClean[]> {
-  const rows = args.after
-    ? await sql`
-        select message_id, blob_key, size, multipart_upload_id, updated_at from uploads
-        where state in ('aborted', 'expired', 'rejected') and cleaned_at is null and urls_valid_until <= ${args.now}
-          and (updated_at, message_id) > (${args.after.at}, ${args.after.id})
-        order by updated_at, message_id limit ${args.limit}`
-    : await sql`
-        select message_id, blob_key, size, multipart_upload_id, updated_at from uploads
-        where state in ('aborted', 'expired', 'rejected') and cleaned_at is null and urls_valid_until <= ${args.now}
-        order by updated_at, message_id limit ${args.limit}`;
+  const after = args.after === null ? sql`` : sql`and (updated_at, message_id) > (${args.after.at}, ${args.after.id})`;
+  const rows = await sql`
+    select message_id, blob_key, size, multipart_upload_id, updated_at from uploads
+    where state in ('aborted', 'expired', 'rejected') and cleaned_at is null and urls_valid_until <= ${args.now} ${after}
+    order by updated_at, message_id limit ${args.limit}`;
   return rows.map(toClean);
 }
 
@@ -197,33 +187,28 @@ const toMessage = (r: Record<string, unknown>): MessageToDelete => ({
   at: r.at as Date,
 });
 
-/** Messages created before `before`, in (created_at, id) order. */
-export async function listMessagesPastRetention(sql: Tx, args: { before: Date; after: Cursor; limit: number }): Promise<MessageToDelete[]> {
-  const rows = args.after
-    ? await sql`
-        select id, blob_key, size, created_at as at from messages
-        where created_at < ${args.before} and (created_at, id) > (${args.after.at}, ${args.after.id})
-        order by created_at, id limit ${args.limit}`
-    : await sql`
-        select id, blob_key, size, created_at as at from messages
-        where created_at < ${args.before}
-        order by created_at, id limit ${args.limit}`;
+/** Messages whose `column` is before `before`, in (column, id) order, after the keyset cursor. */
+async function listMessagesBefore(
+  sql: Tx,
+  column: 'created_at' | 'fully_acked_at',
+  args: { before: Date; after: Cursor; limit: number },
+): Promise<MessageToDelete[]> {
+  const col = sql(column);
+  const after = args.after === null ? sql`` : sql`and (${col}, id) > (${args.after.at}, ${args.after.id})`;
+  const rows = await sql`
+    select id, blob_key, size, ${col} as at from messages
+    where ${col} < ${args.before} ${after}
+    order by ${col}, id limit ${args.limit}`;
   return rows.map(toMessage);
 }
 
+/** Messages created before `before`, in (created_at, id) order. */
+export const listMessagesPastRetention = (sql: Tx, args: { before: Date; after: Cursor; limit: number }) =>
+  listMessagesBefore(sql, 'created_at', args);
+
 /** Messages every recipient acknowledged before `before`, in (fully_acked_at, id) order. */
-export async function listFullyAckedMessages(sql: Tx, args: { before: Date; after: Cursor; limit: number }): Promise<MessageToDelete[]> {
-  const rows = args.after
-    ? await sql`
-        select id, blob_key, size, fully_acked_at as at from messages
-        where fully_acked_at < ${args.before} and (fully_acked_at, id) > (${args.after.at}, ${args.after.id})
-        order by fully_acked_at, id limit ${args.limit}`
-    : await sql`
-        select id, blob_key, size, fully_acked_at as at from messages
-        where fully_acked_at < ${args.before}
-        order by fully_acked_at, id limit ${args.limit}`;
-  return rows.map(toMessage);
-}
+export const listFullyAckedMessages = (sql: Tx, args: { before: Date; after: Cursor; limit: number }) =>
+  listMessagesBefore(sql, 'fully_acked_at', args);
 
 /** Deletes message rows (recipient rows cascade). */
 export async function deleteMessages(sql: Tx, ids: readonly string[]): Promise<number> {
