@@ -163,9 +163,9 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
   if (head === null) {
     // Between our read and the HEAD, the upload may have been expired or aborted (and its object
     // removed), or committed by a concurrent call: answer what is true now, not "retry later".
-    const now = await getUpload(app.sql, u.messageId);
-    if (now?.state === 'committed') return { created: false, body: await replay(app, u.messageId, digest) };
-    if (now === null || now.state !== 'pending') throw now?.state === 'rejected' ? mismatch() : uploadExpired();
+    const current = await getUpload(app.sql, u.messageId);
+    if (current?.state === 'committed') return { created: false, body: await replay(app, u.messageId, digest) };
+    if (current === null || current.state !== 'pending') throw current?.state === 'rejected' ? mismatch() : uploadExpired();
     app.metrics.commitRejected.inc({ reason: 'incomplete' });
     throw uploadIncomplete();
   }

@@ -105,6 +105,8 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
   const messageId = uuidv7(now);
   const blobKey = blobKeyFor(messageId, now);
   const contentType = input.content_type ?? DEFAULT_CONTENT_TYPE;
+  const commitDeadline = new Date(now.getTime() + config.commitWindowSeconds * 1000);
+  const expiresIn = urlLifetime(app, { commitDeadline }, now);
   const multipartUploadId = multipart ? await app.store.createMultipart(blobKey, contentType) : null;
   const row: UploadRow = {
     messageId,
@@ -119,11 +121,9 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
     partSize: multipart ? config.partSizeBytes : null,
     state: 'pending',
     createdAt: now,
-    commitDeadline: new Date(now.getTime() + config.commitWindowSeconds * 1000),
-    urlsValidUntil: now,
+    commitDeadline,
+    urlsValidUntil: new Date(now.getTime() + expiresIn * 1000),
   };
-  const expiresIn = urlLifetime(app, row, now);
-  row.urlsValidUntil = new Date(now.getTime() + expiresIn * 1000);
   try {
     await app.sql.begin(async (tx) => {
       await lockSenderQuota(tx, caller.did);
