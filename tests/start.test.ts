@@ -106,6 +106,32 @@ test('SIGTERM lets an in-flight request finish before the process exits', async 
   assert.is(code, 0);
 });
 
+test('npm run reconcile joins a running npm start: same embedded database and bucket', async () => {
+  const s = await start(dataDir);
+  try {
+    const { DEV_JWT_SECRET, DEV_SERVICE_DID } = await import('../src/config.js');
+    const { mintToken, did } = await import('./helpers/tokens.js');
+    const alice = did('alice');
+    const call = async (method: string, p: string, as: string, body: unknown) =>
+      fetch(`${s.url}${p}`, {
+        method,
+        headers: { authorization: `Bearer ${await mintToken(DEV_JWT_SECRET, as)}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    assert.is((await call('PUT', '/api/v1/convos/joined/members', DEV_SERVICE_DID, { members: [alice] })).status, 200);
+    const reserved = await call('POST', '/api/v1/uploads', alice, { convo_id: 'joined', size: 4, md5: 'AAAAAAAAAAAAAAAAAAAAAA==' });
+    assert.is(reserved.status, 201);
+    const { commit_deadline: deadline } = (await reserved.json()) as { commit_deadline: string };
+    const later = new Date(new Date(deadline).getTime() + 3600_000).toISOString();
+    const r = await runScript('scripts/reconcile.ts', ['--dry-run', '--json', '--now', later], { DATA_DIR: dataDir });
+    assert.is(r.code, 0, r.stderr);
+    assert.is(JSON.parse(r.stdout).expiredUploads.count, 1, 'it saw the upload the running broker reserved');
+  } finally {
+    const r = await stop(s, 'SIGTERM');
+    assert.is(r.code, 0);
+  }
+});
+
 test('a second start finds the data of the first and SIGINT stops it cleanly', async () => {
   const s = await start(dataDir);
   assert.not.ok(s.lines.some((l) => l.includes('migrations applied')), 'nothing to migrate the second time');
