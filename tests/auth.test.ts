@@ -145,4 +145,18 @@ test('a JWK public key (JSON) verifies its algorithm', async () => {
   assert.is((await v.verify(token)).did, alice);
 });
 
+test('npm run token mints tokens this broker accepts; --service mints the first service DID', async () => {
+  const { runScript } = await import('./helpers/processes.js');
+  const env = { JWT_SECRET: TEST_SECRET, SERVICE_DIDS: `${TEST_SERVICE},did:web:other.test` };
+  const v = await createTokenVerifier(app.config.jwt, app.config.serviceDids);
+  const user = await runScript('scripts/token.ts', [alice, '--ttl', '60'], env);
+  assert.is(user.code, 0, user.stderr);
+  assert.equal(await v.verify(user.stdout.trim()), { did: alice, isService: false });
+  const service = await runScript('scripts/token.ts', ['--service'], env);
+  assert.equal(await v.verify(service.stdout.trim()), { did: TEST_SERVICE, isService: true });
+  const bad = await runScript('scripts/token.ts', ['alice'], env);
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, /not a DID/);
+});
+
 test.run();

@@ -92,6 +92,36 @@ test('only opaque content types are stored, and download URLs ask for an attachm
   }
 });
 
+test('every URL is signed by the one presigner built at start (no per-request signer, no getSignedUrl)', async () => {
+  const store = app.ctx.store as unknown as { presigner: { presign: (...a: unknown[]) => Promise<unknown> } };
+  const presigner = store.presigner;
+  const original = presigner.presign;
+  let calls = 0;
+  presigner.presign = function (this: unknown, ...a: unknown[]) {
+    calls++;
+    return original.apply(this, a);
+  };
+  try {
+    const data = bytes(32);
+    const r = await reserve(app, alice, CONVO, data);
+    await app.call('POST', `/api/v1/uploads/${r.message_id}/urls`, { as: alice });
+    assert.is(await putBytes(r.upload, data), 200);
+    assert.is((await commit(app, alice, { message_id: r.message_id, recipients: [bob] })).status, 201);
+    await app.call('GET', `/api/v1/messages/${r.message_id}`, { as: bob });
+    await app.call('GET', `/api/v1/messages/${r.message_id}/blob`, { as: bob });
+    assert.is(calls, 4, 'reserve, /urls, GET and /blob each signed through the shared presigner');
+    assert.is(store.presigner, presigner, 'still the same presigner');
+  } finally {
+    presigner.presign = original;
+  }
+  const { readdir, readFile } = await import('node:fs/promises');
+  for (const f of await readdir(new URL('../src/', import.meta.url), { recursive: true })) {
+    if (!String(f).endsWith('.ts')) continue;
+    const text = await readFile(new URL(`../src/${f}`, import.meta.url), 'utf8');
+    assert.not.ok(text.includes('getSignedUrl('), `${f} calls getSignedUrl (~0.9 ms a call)`);
+  }
+});
+
 test('commit before the PUT is 409 UploadIncomplete with no rows; after the PUT it succeeds', async () => {
   const data = bytes(500);
   const r = await reserve(app, alice, CONVO, data);

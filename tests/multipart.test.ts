@@ -186,7 +186,9 @@ test('/complete with a wrong ETag is a clear 400; a retry with the right ETags c
   assert.match(bad.body.message, /ETag/);
   assert.is((await app.call('POST', '/api/v1/messages', { as: alice, body: { message_id: r.message_id, recipients: [bob] } })).body.error, 'UploadIncomplete');
 
-  const good = await app.call('POST', `/api/v1/uploads/${r.message_id}/complete`, { as: alice, body: { parts } });
+  // Copied from a header by a script: quotes and a stray CR are accepted.
+  const copied = parts.map((p) => (p.part_number === 1 ? { ...p, etag: `${p.etag}\r` } : p));
+  const good = await app.call('POST', `/api/v1/uploads/${r.message_id}/complete`, { as: alice, body: { parts: copied } });
   assert.is(good.status, 200, good.text);
   assert.equal(good.body, { message_id: r.message_id, size: data.length });
   const again = await app.call('POST', `/api/v1/uploads/${r.message_id}/complete`, { as: alice, body: { parts } });
@@ -194,6 +196,62 @@ test('/complete with a wrong ETag is a clear 400; a retry with the right ETags c
   const c = await app.call('POST', '/api/v1/messages', { as: alice, body: { message_id: r.message_id, recipients: [bob] } });
   assert.is(c.status, 201, c.text);
   await receivedByBob(r.message_id, data);
+});
+
+test('a reservation answers at most 100 part URLs; /urls gives any others, sized and never past the deadline', async () => {
+  const count = 128;
+  const size = (count - 1) * PART + 1;
+  const r = await reserveMultipart(size);
+  assert.is(r.upload.part_count, count);
+  assert.is(r.upload.part_size, PART);
+  assert.equal(r.upload.parts.map((p) => p.part_number), Array.from({ length: 100 }, (_, i) => i + 1));
+  assert.is(r.upload.parts[0]!.headers['content-length'], String(PART));
+  const rest = Array.from({ length: count - 100 }, (_, i) => 101 + i);
+  const more = await app.call('POST', `/api/v1/uploads/${r.message_id}/urls`, { as: alice, body: { part_numbers: rest } });
+  assert.is(more.status, 200, more.text);
+  assert.equal(more.body.upload.parts.map((p: { part_number: number }) => p.part_number), rest);
+  assert.is(more.body.upload.parts.at(-1).headers['content-length'], '1', 'the last part is the remainder');
+  assert.is(more.body.upload.parts[0].headers['content-length'], String(PART));
+  const tooMany = await app.call('POST', `/api/v1/uploads/${r.message_id}/urls`, { as: alice, body: { part_numbers: Array.from({ length: 101 }, (_, i) => i + 1) } });
+  assert.is(tooMany.status, 400);
+  const beyond = await app.call('POST', `/api/v1/uploads/${r.message_id}/urls`, { as: alice, body: { part_numbers: [count + 1] } });
+  assert.is(beyond.status, 400);
+  assert.is(beyond.body.details.field, '/part_numbers/0');
+  const deadline = new Date((await getUpload(app.ctx.sql, r.message_id))!.commitDeadline).getTime();
+  app.clock.set(deadline - 50_000);
+  try {
+    const late = await app.call('POST', `/api/v1/uploads/${r.message_id}/urls`, { as: alice, body: { part_numbers: [7] } });
+    assert.is(late.status, 200);
+    assert.match(late.body.upload.parts[0].url, /X-Amz-Expires=50&/);
+    assert.is(new Date(late.body.expires_at).getTime(), deadline);
+  } finally {
+    app.clock.set(Date.now());
+  }
+  assert.is((await app.call('DELETE', `/api/v1/uploads/${r.message_id}`, { as: alice })).status, 204);
+});
+
+test('a multipart object of the wrong total size is rejected at commit and deleted', async () => {
+  const data = threeParts();
+  const r = await reserveMultipart(data.length);
+  const row = (await getUpload(app.ctx.sql, r.message_id))!;
+  // Bytes that reached the key some other way (the store's own credentials), one byte short.
+  const short = data.subarray(0, data.length - 1);
+  const { createHash } = await import('node:crypto');
+  const put = await app.ctx.store.presignPut({
+    key: row.blobKey,
+    size: short.length,
+    md5: createHash('md5').update(short).digest('base64'),
+    contentType: 'application/octet-stream',
+    now: new Date(),
+    expiresIn: 60,
+  });
+  assert.is((await putRaw(put.url, put.headers, short)).status, 200);
+  const c = await app.call('POST', '/api/v1/messages', { as: alice, body: { message_id: r.message_id, recipients: [bob] } });
+  assert.is(c.status, 422, c.text);
+  assert.is(c.body.error, 'UploadMismatch');
+  assert.is(await app.ctx.store.head(row.blobKey), null);
+  assert.is((await getUpload(app.ctx.sql, r.message_id))?.state, 'rejected');
+  assert.is((await app.ctx.sql`select 1 from messages where id = ${r.message_id}`).length, 0);
 });
 
 test('abort removes the multipart upload: no object, state aborted, no resume', async () => {

@@ -213,7 +213,8 @@ export async function completeUpload(app: AppContext, caller: Caller, id: string
     await app.store.completeMultipart(
       u.blobKey,
       u.multipartUploadId,
-      parts.map((p) => ({ partNumber: p.part_number, etag: p.etag })),
+      // ETags copied from response headers may carry quotes or a stray CR: the store wants the value.
+      parts.map((p) => ({ partNumber: p.part_number, etag: p.etag.trim().replace(/^"|"$/g, '') })),
     );
   } catch (err) {
     if (err instanceof StoreRejected) {
