@@ -174,6 +174,10 @@ test('a replay returns 200 with the first body; other recipients or metadata are
   assert.is(other.body.error, 'Conflict');
   const otherMeta = await commit(app, alice, { message_id: r.message_id, recipients: [bob, carol], metadata: { a: 2 } });
   assert.is(otherMeta.status, 409);
+  const plain = await reserve(app, alice, CONVO, data.subarray(0, 50));
+  assert.is(await putBytes(plain.upload, data.subarray(0, 50)), 200);
+  assert.is((await commit(app, alice, { message_id: plain.message_id, recipients: [bob] })).status, 201);
+  assert.is((await commit(app, alice, { message_id: plain.message_id, recipients: [bob], metadata: {} })).status, 200, 'empty metadata is no metadata');
 });
 
 test('50 concurrent commits of one message leave one row set and give every caller the same body', async () => {

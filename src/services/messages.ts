@@ -66,10 +66,14 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** What a replay must repeat: the recipients as requested (sorted) and the metadata. */
+/**
+ * What a replay must repeat: the recipients as requested (sorted; omitted stays omitted, since the
+ * members may have changed since) and the metadata, where an empty object is the same as none.
+ */
 function commitDigest(input: CommitInput): string {
   const recipients = input.recipients ? [...input.recipients].sort() : null;
-  return createHash('sha256').update(canonical({ recipients, metadata: input.metadata ?? null })).digest('base64');
+  const metadata = input.metadata === undefined || Object.keys(input.metadata).length === 0 ? null : input.metadata;
+  return createHash('sha256').update(canonical({ recipients, metadata })).digest('base64');
 }
 
 function answer(m: MessageRow, recipientCount: number): CommitAnswer {
