@@ -143,6 +143,28 @@ test('a second start finds the data of the first and SIGINT stops it cleanly', a
   assert.equal(r.leftovers, []);
 });
 
+test('after a broker is killed (SIGKILL), the next start stops its orphaned PostgreSQL and emulator', async () => {
+  const first = await start(dataDir);
+  const orphans = descendants(first.child.pid!).filter((pid) => {
+    try {
+      return /postgres|workerd/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
+  assert.ok(orphans.length >= 2, 'postgres and workerd were running');
+  first.child.kill('SIGKILL');
+  await new Promise((r) => first.child.once('exit', r));
+  assert.ok(orphans.some(isAlive), 'a SIGKILL leaves them running');
+  const second = await start(dataDir);
+  assert.ok(second.lines.some((l) => l.includes('left running by an earlier broker')));
+  assert.equal(orphans.filter(isAlive), [], 'the orphans are gone');
+  assert.is((await fetch(`${second.url}/readyz`)).status, 200);
+  const r = await stop(second, 'SIGTERM');
+  assert.is(r.code, 0);
+  assert.equal(r.leftovers, []);
+});
+
 test('with DATABASE_URL and R2_ENDPOINT set, nothing embedded starts', async () => {
   const env = await testEnv({ LOG_LEVEL: 'info' });
   const s = await start(path.join(dataDir, 'unused'), env);

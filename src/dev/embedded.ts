@@ -1,7 +1,7 @@
 // Development defaults: with DATABASE_URL or R2_ENDPOINT unset, start (or join) an embedded
 // PostgreSQL and the local R2 emulator under DATA_DIR. A running broker records where they are in
 // DATA_DIR/embedded.json so that `npm run reconcile` and `npm run migrate` use the same ones.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
@@ -19,6 +19,8 @@ interface RuntimeFile {
   pid: number;
   databaseUrl: string | null;
   storeEndpoint: string | null;
+  /** The emulator's workerd, so a broker started after a crash can stop it. */
+  emulatorPid?: number | null;
 }
 
 const alive = (pid: number): boolean => {
@@ -48,6 +50,47 @@ async function stopOrphanPostgres(dataDir: string, log: Logger): Promise<void> {
   log.warn({ pid }, 'stopping an embedded PostgreSQL left running by an earlier broker');
   process.kill(pid, 'SIGINT');
   for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+const comm = (pid: number): string | null => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+};
+
+/** The emulator's workerd: our child process of that name (Linux /proc; null elsewhere). */
+function findOwnWorkerd(): number | null {
+  try {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && stat.includes('(workerd)')) return Number(entry);
+    }
+  } catch {
+    // no /proc
+  }
+  return null;
+}
+
+/**
+ * A workerd left behind by a broker that was killed (its pid is in the dead broker's
+ * embedded.json) keeps the emulator's files open: stop it before starting a new one.
+ */
+async function stopOrphanEmulator(runtimeFile: string, log: Logger): Promise<void> {
+  let previous: RuntimeFile;
+  try {
+    previous = JSON.parse(readFileSync(runtimeFile, 'utf8')) as RuntimeFile;
+  } catch {
+    return;
+  }
+  const pid = previous.emulatorPid;
+  if (typeof pid !== 'number' || alive(previous.pid) || !alive(pid) || comm(pid) !== 'workerd') return;
+  log.warn({ pid }, 'stopping an R2 emulator left running by an earlier broker');
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 /**
@@ -95,6 +138,7 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
     let storeEndpoint = config.store.endpoint;
     if (needR2) {
       const r2Dir = path.join(config.dataDir, 'r2');
+      if (options.share) await stopOrphanEmulator(runtimeFile, log);
       const { startR2Emulator } = await import('./r2-emulator.js');
       const r2 = await startR2Emulator({
         persistDir: r2Dir,
@@ -111,6 +155,7 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
         pid: process.pid,
         databaseUrl: needPg ? databaseUrl : null,
         storeEndpoint: needR2 ? storeEndpoint : null,
+        emulatorPid: needR2 ? findOwnWorkerd() : null,
       };
       await writeFile(runtimeFile, JSON.stringify(runtime, null, 2), { mode: 0o600 });
     }
