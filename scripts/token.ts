@@ -4,7 +4,7 @@ import { SignJWT } from 'jose';
 import { isDid } from '../src/config.js';
 import { cliConfig, fail, parseArgs } from './cli.js';
 
-export const DEV_USER_DID = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa';
+const DEV_USER_DID = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa';
 
 const { flags, values, positionals } = parseArgs(process.argv.slice(2), { flags: ['service'], values: ['ttl'], positionals: 1 });
 const config = cliConfig();

@@ -14,7 +14,6 @@ const BY_STATUS: Record<number, ErrorCode> = {
   405: 'MethodNotAllowed',
   413: 'PayloadTooLarge',
   415: 'UnsupportedMediaType',
-  501: 'MethodNotAllowed',
 };
 
 export function toAppError(err: unknown): AppError | null {
@@ -22,13 +21,12 @@ export function toAppError(err: unknown): AppError | null {
   if (err instanceof StoreUnavailable || err instanceof StoreRejected) return storageUnavailable();
   if (isConnectionError(err)) return databaseUnavailable();
   const status = (err as { status?: number; expose?: boolean })?.status;
-  // Koa and the router throw http-errors (405, 501, 400 for bad URI encoding, …): safe to show.
+  // Koa throws http-errors (400 for bad URI encoding, …): safe to show.
   if (typeof status === 'number' && status >= 400 && status < 500 && (err as { expose?: boolean }).expose) {
     const code = BY_STATUS[status] ?? 'InvalidRequest';
     const message = status === 405 ? 'This method is not allowed on this route.' : (err as Error).message;
     return new AppError(status, code, message);
   }
-  if (status === 501) return new AppError(405, 'MethodNotAllowed', 'This method is not allowed on this route.');
   return null;
 }
 

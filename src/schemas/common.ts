@@ -7,7 +7,6 @@ export const convoId = { type: 'string', minLength: 1, maxLength: 128, pattern: 
 export const md5 = { type: 'string', pattern: '^[A-Za-z0-9+/]{22}==$', description: 'base64 of the 16-byte MD5' } as const;
 export const sha256 = { type: 'string', pattern: '^[A-Za-z0-9+/]{43}=$', description: 'base64 of the 32-byte SHA-256' } as const;
 export const time = { type: 'string', format: 'date-time' } as const;
-export const didList = (max: number) => ({ type: 'array', minItems: 1, maxItems: max, uniqueItems: true, items: did }) as const;
 
 export const object = (properties: Record<string, unknown>, required: string[] = []) => ({
   type: 'object',
