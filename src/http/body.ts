@@ -23,15 +23,8 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
   if (!ctx.is('application/json')) {
     throw new AppError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (content-type: application/json).');
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      throw tooLarge(ctx);
-    }
-    chunks.push(chunk as Buffer);
-  }
+  const chunks = await readLimited(ctx);
+  if (chunks === null) throw tooLarge(ctx);
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return next();
   try {
@@ -40,4 +33,40 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
     throw invalidRequest('The request body is not valid JSON.');
   }
   return next();
+}
+
+/**
+ * The body's chunks, or null once it passes MAX_BODY_BYTES. Listeners rather than for-await: a
+ * for-await left early destroys the request stream, and the refused rest must drain instead.
+ */
+function readLimited(ctx: Context): Promise<Buffer[] | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        cleanup();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks);
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = () => {
+      ctx.req.off('data', onData);
+      ctx.req.off('end', onEnd);
+      ctx.req.off('error', onError);
+    };
+    ctx.req.on('data', onData);
+    ctx.req.once('end', onEnd);
+    ctx.req.once('error', onError);
+  });
 }
