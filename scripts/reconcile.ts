@@ -1,9 +1,9 @@
 // npm run reconcile -- [--dry-run] [--json] [--now <RFC 3339>]: one pass and its report. With the
 // embedded defaults it joins a running `npm start`'s database and bucket (DATA_DIR/embedded.json).
 import { createContext, type AppContext } from '../src/context.js';
-import { isConnectionError } from '../src/db/sql.js';
-import { reconcile, type Progress } from '../src/jobs/reconcile.js';
-import { formatReport } from '../src/jobs/reconcile-report.js';
+import { isConnectionError, ping } from '../src/db/sql.js';
+import { reconcile } from '../src/jobs/reconcile.js';
+import { formatReport, type Progress } from '../src/jobs/reconcile-report.js';
 import { createLogger } from '../src/log.js';
 import { StoreRejected, StoreUnavailable } from '../src/store/store.js';
 import { cliConfig, fail, parseArgs } from './cli.js';
@@ -26,9 +26,9 @@ const config = cliConfig();
 // The report is this command's output; the pass's own log line would only repeat it.
 const log = createLogger('silent');
 
-let ctx: AppContext | undefined;
+let app: AppContext | undefined;
 const stop = async (code: number, message?: string): Promise<never> => {
-  await ctx?.close().catch(() => {});
+  await app?.close().catch(() => {});
   if (message !== undefined) fail(message, code);
   process.exit(code);
 };
@@ -36,18 +36,17 @@ const stop = async (code: number, message?: string): Promise<never> => {
 try {
   // An embedded development database is migrated like the server would; a real one never is
   // from here (npm run migrate does that on purpose).
-  ctx = await createContext(config, { log, share: false, poolSize: 3, migrate: config.databaseUrl === null });
+  app = await createContext(config, { log, share: false, poolSize: 3, migrate: config.databaseUrl === null });
 } catch (err) {
   await stop(1, `cannot start: ${oneLine(err)}`);
 }
-const c = ctx!;
 try {
-  await c.sql`select 1`;
+  await ping(app!.sql);
 } catch (err) {
   await stop(1, `cannot reach the database: ${oneLine(err)}`);
 }
 try {
-  await c.store.ping();
+  await app!.store.ping();
 } catch (err) {
   await stop(1, `cannot reach the bucket ${config.store.bucket}: ${oneLine(err)}`);
 }
@@ -57,7 +56,7 @@ const onProgress = tty
   ? (p: Progress) => process.stderr.write(`\r\x1b[Klisting ${p.prefix ?? ''} … ${p.listed} objects`)
   : undefined;
 try {
-  const report = await reconcile(c, { now, dryRun: flags.has('dry-run'), onProgress });
+  const report = await reconcile(app!, { now, dryRun: flags.has('dry-run'), onProgress });
   if (tty) process.stderr.write('\r\x1b[K');
   process.stdout.write(flags.has('json') ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
   if (report.errors.length > 0) {

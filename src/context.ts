@@ -1,10 +1,10 @@
 // Every client the broker uses is built here, once, and passed explicitly. Nothing connects at import.
+import { createTokenVerifier, type TokenVerifier } from './auth.js';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './clock.js';
 import { migrate } from './db/migrate.js';
 import { createSql, type Sql } from './db/sql.js';
 import { resolveDevServices, type DevServices } from './dev/embedded.js';
-import { createTokenVerifier, type TokenVerifier } from './http/auth.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { BlobStore } from './store/store.js';
@@ -50,7 +50,7 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
       const { applied } = await migrate(sql);
       if (applied.length > 0) log.info({ applied }, 'migrations applied');
     }
-    const ctx: AppContext = {
+    const app: AppContext = {
       config,
       databaseUrl: dev.databaseUrl,
       sql,
@@ -67,7 +67,7 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
         await dev.stop();
       },
     };
-    return ctx;
+    return app;
   } catch (err) {
     await sql?.end({ timeout: 1 }).catch(() => {});
     store?.close();

@@ -3,7 +3,7 @@ import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createTokenVerifier } from '../src/http/auth.js';
+import { createTokenVerifier } from '../src/auth.js';
 import { startTestApp, TEST_SECRET, TEST_SERVICE, type TestApp } from './helpers/harness.js';
 import { did, mintToken } from './helpers/tokens.js';
 

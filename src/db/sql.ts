@@ -36,3 +36,8 @@ export function isConnectionError(err: unknown): boolean {
     code === '53300' // too_many_connections
   );
 }
+
+/** One round trip: the database answers. */
+export async function ping(sql: Tx): Promise<void> {
+  await sql`select 1`;
+}

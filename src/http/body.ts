@@ -1,7 +1,7 @@
 // JSON request bodies: 415 for anything else, 413 past 256 KiB (before reading it all), 400 when
 // malformed. Written here rather than taken from a body parser so every failure has our error body.
 import type { Context, Next } from 'koa';
-import { AppError, invalidRequest } from '../errors.js';
+import { invalidRequest, payloadTooLarge, unsupportedMediaType, type AppError } from '../errors.js';
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -10,7 +10,7 @@ export const MAX_BODY_BYTES = 256 * 1024;
 function tooLarge(ctx: Context): AppError {
   ctx.req.resume();
   ctx.set('Connection', 'close');
-  return new AppError(413, 'PayloadTooLarge', `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);
+  return payloadTooLarge(`Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);
 }
 
 export async function jsonBody(ctx: Context, next: Next): Promise<void> {
@@ -21,7 +21,7 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
   }
   if (declared !== undefined && declared > MAX_BODY_BYTES) throw tooLarge(ctx);
   if (!ctx.is('application/json')) {
-    throw new AppError(415, 'UnsupportedMediaType', 'Request bodies must be JSON (content-type: application/json).');
+    throw unsupportedMediaType();
   }
   const chunks = await readLimited(ctx);
   if (chunks === null) throw tooLarge(ctx);

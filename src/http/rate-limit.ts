@@ -2,7 +2,7 @@
 // limits on its own (N instances allow up to N times the rate); the pending-upload cap, which
 // bounds what a DID can hold open, is exact across instances because it lives in PostgreSQL.
 import type { Clock } from '../clock.js';
-import { AppError } from '../errors.js';
+import { rateLimited } from '../errors.js';
 
 interface Bucket {
   tokens: number;
@@ -38,7 +38,7 @@ export class RateLimiter {
     if (tokens < 1) {
       this.buckets.set(key, { tokens, at: now });
       const wait = Math.max(1, Math.ceil((1 - tokens) / this.perMs / 1000));
-      throw new AppError(429, 'RateLimited', 'Too many requests; slow down.', undefined, wait);
+      throw rateLimited('Too many requests; slow down.', wait);
     }
     this.buckets.set(key, { tokens: tokens - 1, at: now });
   }

@@ -6,8 +6,9 @@ import type { Context } from 'koa';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { AppContext } from '../context.js';
-import { invalidRequest } from '../errors.js';
-import { bearerToken, type Caller } from './auth.js';
+import type { Caller } from '../auth.js';
+import { invalidField, invalidRequest, type FieldProblem } from '../errors.js';
+import { bearerToken } from './auth.js';
 import { RateLimiter } from './rate-limit.js';
 
 export type Schema = Record<string, unknown>;
@@ -52,7 +53,7 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv, formats: string[]) 
 const bodyAjv = addFormats(new Ajv({ allErrors: false, strict: true, useDefaults: true }), ['uuid', 'date-time']);
 const urlAjv = addFormats(new Ajv({ allErrors: false, strict: true, useDefaults: true, coerceTypes: true }), ['uuid', 'date-time']);
 
-function describe(where: string, e: ErrorObject): { location: string; field: string; problem: string } {
+function describe(where: FieldProblem['location'], e: ErrorObject): FieldProblem {
   let field = e.instancePath;
   if (e.keyword === 'required') field = `${field}/${(e.params as { missingProperty: string }).missingProperty}`;
   if (e.keyword === 'additionalProperties') field = `${field}/${(e.params as { additionalProperty: string }).additionalProperty}`;
@@ -65,14 +66,13 @@ function describe(where: string, e: ErrorObject): { location: string; field: str
   return { location: where, field: field || '/', problem };
 }
 
-function validator(ajv: Ajv, where: string, schema: Schema | undefined) {
+function validator(ajv: Ajv, where: FieldProblem['location'], schema: Schema | undefined) {
   if (schema === undefined) return (value: unknown) => value;
   const fn: ValidateFunction = ajv.compile(schema);
   return (value: unknown) => {
     if (fn(value)) return value;
     const d = describe(where, fn.errors![0]!);
-    const field = d.field === '/' ? where : `${where}${d.field}`;
-    throw invalidRequest(`${field} ${d.problem}.`, d);
+    throw invalidField(d.location, d.field, d.problem);
   };
 }
 

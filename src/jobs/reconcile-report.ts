@@ -1,5 +1,4 @@
-// The report of one reconciliation pass and the state its phases share.
-import type { AppContext } from '../context.js';
+// The report of one reconciliation pass.
 
 export interface Tally {
   count: number;
@@ -44,48 +43,6 @@ export interface Progress {
   /** The day prefix being listed, while listing. */
   prefix?: string;
   listed: number;
-}
-
-/** One pass in flight: the context, the clock reading and what it has done so far. */
-export interface Pass {
-  ctx: AppContext;
-  now: Date;
-  dryRun: boolean;
-  limit: number;
-  pageSize: number;
-  batch: number;
-  report: ReconcileReport;
-  signal?: AbortSignal;
-  onProgress?: (p: Progress) => void;
-  /** Whether this pass still holds the reconcile lock. */
-  lockHeld: () => Promise<boolean>;
-  /** Set once the pass must stop (shutdown, or the lock was lost). */
-  halted?: boolean;
-}
-
-/**
- * Margin past a deadline before the reconciler acts on it. The commit itself is race-free (it
- * locks the upload row); the margin absorbs clock skew between broker instances and a PUT that
- * started before its URL expired and is still streaming.
- */
-export const EXPIRY_MARGIN_MS = 5 * 60_000;
-/** Fully acknowledged messages stay this long, so a recipient that acked early can still re-fetch. */
-export const ACK_GRACE_MS = 60 * 60_000;
-const DAY_MS = 24 * 3600_000;
-
-/** The cut-off instants of a pass, derived from its clock reading and the configuration. */
-export function cutoffs(ctx: AppContext, now: Date) {
-  const t = now.getTime();
-  return {
-    /** Pending uploads whose deadline is before this are expired. */
-    expiry: new Date(t - EXPIRY_MARGIN_MS),
-    /** Messages (and finished upload rows) created before this are past retention. */
-    retention: new Date(t - ctx.config.retentionDays * DAY_MS),
-    /** Messages fully acknowledged before this are deleted (DELETE_AFTER_ACK). */
-    acked: new Date(t - ACK_GRACE_MS),
-    /** Objects without rows last modified before this are strays. */
-    stray: new Date(t - ctx.config.commitWindowSeconds * 1000 - EXPIRY_MARGIN_MS),
-  };
 }
 
 /** The report keeps this many ids; the count is always exact. */

@@ -5,10 +5,9 @@
 import { keysWithLiveRows, messagesInKeyRange, type KeyedMessage } from '../db/reconcile.js';
 import { dayPrefix } from '../ids.js';
 import type { ListedObject } from '../store/store.js';
-import { proceed } from './reconcile.js';
-import { add, cutoffs, EXPIRY_MARGIN_MS, MAX_REPORTED_IDS, type Pass } from './reconcile-report.js';
-
-const DAY_MS = 24 * 3600_000;
+import { cutoffs, DAY_MS, EXPIRY_MARGIN_MS, messageDeletableAfter } from '../lifecycle.js';
+import { proceed, type Pass } from './reconcile-pass.js';
+import { add, MAX_REPORTED_IDS } from './reconcile-report.js';
 /** The keys the broker writes; anything else under a day prefix has no row by construction. */
 const KEY_RE = /^m\/\d{4}\/\d{2}\/\d{2}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Above every key under a prefix: key characters after it are [0-9a-f-], all below 'g'. */
@@ -23,7 +22,7 @@ export const keyPrefixOfDay = (d: Date): string => `m/${dayPrefix(d)}`;
  * before the retention cut-off. Newest first: that is where a fault shows up first.
  */
 export function scanDays(p: Pass): string[] {
-  const first = cutoffs(p.ctx, p.now).retention.getTime() - p.ctx.config.commitWindowSeconds * 1000 - EXPIRY_MARGIN_MS;
+  const first = cutoffs(p.app.config, p.now).retention.getTime() - p.app.config.commitWindowSeconds * 1000 - EXPIRY_MARGIN_MS;
   const days: string[] = [];
   for (let d = Math.floor(p.now.getTime() / DAY_MS) * DAY_MS; d + DAY_MS > first; d -= DAY_MS) days.push(keyPrefixOfDay(new Date(d)));
   return days;
@@ -37,7 +36,7 @@ export async function scanBucket(p: Pass): Promise<void> {
     let lo = prefix;
     do {
       if (!(await proceed(p))) return;
-      const page = await p.ctx.store.list({ prefix, next, maxKeys: p.pageSize });
+      const page = await p.app.store.list({ prefix, next, maxKeys: p.pageSize });
       next = page.next;
       p.report.listed += page.objects.length;
       p.onProgress?.({ phase: 'strays', prefix, listed: p.report.listed });
@@ -54,7 +53,7 @@ export async function scanBucket(p: Pass): Promise<void> {
     } while (next !== null);
   }
   // Only a scan that covered the whole window may say how many are missing.
-  p.ctx.metrics.reconcileMissing.set(missingInScan);
+  p.app.metrics.reconcileMissing.set(missingInScan);
 }
 
 /** Message rows keyed in (lo, hi]: returns the listed keys that have one, reports the rest. */
@@ -68,18 +67,17 @@ async function mergeMessages(
   const listed = new Set(objects.map((o) => o.key));
   const withMessage = new Set<string>();
   if (hi <= lo) return withMessage;
-  const { retention, acked } = cutoffs(p.ctx, p.now);
   // A message committed after this page was listed had its object HEADed at commit: only rows
   // older than the margin can be judged against the listing.
   const judged = p.now.getTime() - EXPIRY_MARGIN_MS;
-  const ackDue = (m: KeyedMessage) => p.ctx.config.deleteAfterAck && m.fullyAckedAt !== null && m.fullyAckedAt < acked;
+  const due = (m: KeyedMessage) => messageDeletableAfter(p.app.config, m) < p.now;
   let afterKey: string | null = null;
   for (;;) {
-    const rows = await messagesInKeyRange(p.ctx.sql, { lo, hi, afterKey, limit: p.batch });
+    const rows = await messagesInKeyRange(p.app.sql, { lo, hi, afterKey, limit: p.batch });
     for (const m of rows) {
       if (listed.has(m.blobKey)) withMessage.add(m.blobKey);
       // Rows due for deletion (retention, acked) may have lost their object to an interrupted pass.
-      else if (m.createdAt >= retention && m.createdAt.getTime() < judged && !ackDue(m)) onMissing(m);
+      else if (m.createdAt.getTime() < judged && !due(m)) onMissing(m);
     }
     if (rows.length < p.batch) return withMessage;
     afterKey = rows[rows.length - 1]!.blobKey;
@@ -88,14 +86,14 @@ async function mergeMessages(
 
 /** Deletes the page's objects that have no live row and are older than the commit window + margin. */
 async function removeStrays(p: Pass, objects: readonly ListedObject[], withMessage: Set<string>, budget: number): Promise<number> {
-  const old = cutoffs(p.ctx, p.now).stray;
+  const old = cutoffs(p.app.config, p.now).stray;
   const candidates = objects.filter((o) => !withMessage.has(o.key) && o.lastModified < old);
   if (candidates.length === 0 || budget <= 0) {
     if (candidates.length > 0) p.report.complete = false;
     return 0;
   }
   // An upload that is pending (or committed) owns its key; finished uncommitted ones never will.
-  const live = await keysWithLiveRows(p.ctx.sql, candidates.map((o) => o.key));
+  const live = await keysWithLiveRows(p.app.sql, candidates.map((o) => o.key));
   let strays = candidates.filter((o) => !live.has(o.key));
   if (strays.length > budget) {
     strays = strays.slice(0, budget);
@@ -106,7 +104,7 @@ async function removeStrays(p: Pass, objects: readonly ListedObject[], withMessa
     add(p.report.strays, strays);
     return strays.length;
   }
-  const { failed } = await p.ctx.store.deleteMany(strays.map((o) => o.key));
+  const { failed } = await p.app.store.deleteMany(strays.map((o) => o.key));
   const failedKeys = new Set(failed.map((f) => f.key));
   add(p.report.strays, strays.filter((o) => !failedKeys.has(o.key)));
   if (failed.length > 0) {

@@ -19,21 +19,19 @@ import {
   type MessageToDelete,
   type UploadToClean,
 } from '../db/reconcile.js';
+import { cutoffs } from '../lifecycle.js';
+import { proceed, type Pass } from './reconcile-pass.js';
+import { add, describe, emptyReport, type Category, type Progress, type ReconcileReport } from './reconcile-report.js';
 import { scanBucket } from './reconcile-scan.js';
-import { add, cutoffs, describe, emptyReport, type Category, type Pass, type Progress, type ReconcileReport } from './reconcile-report.js';
-
-export { ACK_GRACE_MS, EXPIRY_MARGIN_MS, cutoffs } from './reconcile-report.js';
-export type { ReconcileReport, Progress } from './reconcile-report.js';
 
 /** Rows per statement and keys per DeleteObjects request (the store allows 1000). */
 export const BATCH = 500;
 /** Default cap on items one category handles per pass; the next pass continues. */
 export const DEFAULT_LIMIT = 10_000;
 export const SKIPPED_LOCKED = 'another pass holds the lock';
-export const LOCK_LOST = 'lost the reconcile lock (its connection ended); stopped, the next pass resumes';
 
 export interface ReconcileOptions {
-  /** The clock reading to work from; default ctx.clock.now(). */
+  /** The clock reading to work from; default app.clock.now(). */
   now?: Date;
   /** Count what would be done, change nothing. */
   dryRun?: boolean;
@@ -48,14 +46,14 @@ export interface ReconcileOptions {
   batch?: number;
 }
 
-export async function reconcile(ctx: AppContext, options: ReconcileOptions = {}): Promise<ReconcileReport> {
+export async function reconcile(app: AppContext, options: ReconcileOptions = {}): Promise<ReconcileReport> {
   const started = Date.now();
-  const now = options.now ?? ctx.clock.now();
+  const now = options.now ?? app.clock.now();
   const dryRun = options.dryRun ?? false;
   const limit = options.limit ?? DEFAULT_LIMIT;
   const report = emptyReport(now, dryRun, limit);
   const pass: Pass = {
-    ctx,
+    app,
     lockHeld: async () => true,
     now,
     dryRun,
@@ -69,16 +67,16 @@ export async function reconcile(ctx: AppContext, options: ReconcileOptions = {})
 
   let lock: ReconcileLock | null;
   try {
-    lock = await tryReconcileLock(ctx.databaseUrl);
+    lock = await tryReconcileLock(app.databaseUrl);
   } catch (err) {
-    ctx.metrics.reconcileRuns.inc({ outcome: 'error' });
+    app.metrics.reconcileRuns.inc({ outcome: 'error' });
     throw err;
   }
   if (lock === null) {
     report.skipped = SKIPPED_LOCKED;
     report.complete = false;
-    ctx.metrics.reconcileRuns.inc({ outcome: 'skipped' });
-    ctx.log.info({ reconcile: report }, `reconcile pass skipped: ${SKIPPED_LOCKED}`);
+    app.metrics.reconcileRuns.inc({ outcome: 'skipped' });
+    app.log.info({ reconcile: report }, `reconcile pass skipped: ${SKIPPED_LOCKED}`);
     return report;
   }
   pass.lockHeld = lock.held;
@@ -86,11 +84,11 @@ export async function reconcile(ctx: AppContext, options: ReconcileOptions = {})
     await phase(pass, 'expired_uploads', expireUploads);
     await phase(pass, 'cleaned_uploads', sweepUploads);
     await phase(pass, 'retention', (p) =>
-      removeMessages(p, 'retention', (after, n) => listMessagesPastRetention(ctx.sql, { before: cutoffs(ctx, now).retention, after, limit: n })),
+      removeMessages(p, 'retention', (after, n) => listMessagesPastRetention(app.sql, { before: cutoffs(app.config, now).retention, after, limit: n })),
     );
-    if (ctx.config.deleteAfterAck) {
+    if (app.config.deleteAfterAck) {
       await phase(pass, 'acked', (p) =>
-        removeMessages(p, 'acked', (after, n) => listFullyAckedMessages(ctx.sql, { before: cutoffs(ctx, now).acked, after, limit: n })),
+        removeMessages(p, 'acked', (after, n) => listFullyAckedMessages(app.sql, { before: cutoffs(app.config, now).acked, after, limit: n })),
       );
     }
     await phase(pass, 'strays', scanBucket);
@@ -99,14 +97,14 @@ export async function reconcile(ctx: AppContext, options: ReconcileOptions = {})
     await lock.release();
   }
   report.durationMs = Date.now() - started;
-  record(ctx, report);
+  record(app, report);
   return report;
 }
 
 /** Metrics and the pass's one log line. */
-function record(ctx: AppContext, r: ReconcileReport): void {
+function record(app: AppContext, r: ReconcileReport): void {
   const outcome = r.errors.length > 0 ? 'error' : r.dryRun ? 'dry_run' : 'ok';
-  ctx.metrics.reconcileRuns.inc({ outcome });
+  app.metrics.reconcileRuns.inc({ outcome });
   if (!r.dryRun) {
     const tallies: [Category, { count: number; bytes?: number }][] = [
       ['expired_uploads', r.expiredUploads],
@@ -118,16 +116,16 @@ function record(ctx: AppContext, r: ReconcileReport): void {
       ['missing', r.missing],
     ];
     for (const [category, t] of tallies) {
-      ctx.metrics.reconcileItems.inc({ category }, t.count);
-      if (t.bytes) ctx.metrics.reconcileBytes.inc({ category }, t.bytes);
+      app.metrics.reconcileItems.inc({ category }, t.count);
+      if (t.bytes) app.metrics.reconcileBytes.inc({ category }, t.bytes);
     }
-    if (r.errors.length === 0) ctx.metrics.reconcileLastSuccess.set(Date.now() / 1000);
+    if (r.errors.length === 0) app.metrics.reconcileLastSuccess.set(Date.now() / 1000);
   }
   // Missing objects and failures are what an operator must see: the whole line goes out at error.
   if (r.missing.count > 0 || r.errors.length > 0) {
-    ctx.log.error({ reconcile: r }, `reconcile pass: ${r.missing.count} missing objects, ${r.errors.length} errors`);
+    app.log.error({ reconcile: r }, `reconcile pass: ${r.missing.count} missing objects, ${r.errors.length} errors`);
   } else {
-    ctx.log.info({ reconcile: r }, 'reconcile pass');
+    app.log.info({ reconcile: r }, 'reconcile pass');
   }
 }
 
@@ -142,33 +140,15 @@ async function phase(pass: Pass, category: Category, run: (p: Pass) => Promise<v
   }
 }
 
-/**
- * Checked before every batch: the scheduler may be stopping, and the lock may have died with its
- * connection — then another pass may already be running, and this one stops where it is (every
- * step is resumable, so the next pass finishes the job).
- */
-export async function proceed(p: Pass): Promise<boolean> {
-  if (p.halted) return false;
-  if (p.signal?.aborted === true) {
-    p.halted = true;
-  } else if (!(await p.lockHeld())) {
-    p.halted = true;
-    p.report.errors.push({ category: 'lock', message: LOCK_LOST });
-    p.ctx.log.error('the reconcile lock was lost with its connection; this pass stops, the next one resumes');
-  }
-  if (p.halted) p.report.complete = false;
-  return !p.halted;
-}
-
 async function expireUploads(p: Pass): Promise<void> {
-  const { ctx, report } = p;
-  const cutoff = cutoffs(ctx, p.now).expiry;
+  const { app, report } = p;
+  const cutoff = cutoffs(app.config, p.now).expiry;
   let remaining = p.limit;
   let after: Cursor = null;
   while (remaining > 0 && (await proceed(p))) {
     const n = Math.min(p.batch, remaining);
     if (p.dryRun) {
-      const rows = await listExpirableUploads(ctx.sql, { cutoff, after, limit: n });
+      const rows = await listExpirableUploads(app.sql, { cutoff, after, limit: n });
       if (rows.length === 0) return;
       add(report.expiredUploads, rows);
       add(report.cleanedUploads, rows);
@@ -178,7 +158,7 @@ async function expireUploads(p: Pass): Promise<void> {
       continue;
     }
     // Marked first, committed to the database, and only then are the bytes touched.
-    const rows = await expirePendingUploads(ctx.sql, { cutoff, at: p.now, limit: n });
+    const rows = await expirePendingUploads(app.sql, { cutoff, at: p.now, limit: n });
     if (rows.length === 0) return;
     add(report.expiredUploads, rows);
     remaining -= rows.length;
@@ -191,7 +171,7 @@ async function sweepUploads(p: Pass): Promise<void> {
   let remaining = p.limit;
   let after: Cursor = null;
   while (remaining > 0 && (await proceed(p))) {
-    const rows = await listUncleanedUploads(p.ctx.sql, { now: p.now, after, limit: Math.min(p.batch, remaining) });
+    const rows = await listUncleanedUploads(p.app.sql, { now: p.now, after, limit: Math.min(p.batch, remaining) });
     if (rows.length === 0) return;
     const last = rows[rows.length - 1]!;
     after = { at: last.updatedAt, id: last.messageId };
@@ -204,7 +184,7 @@ async function sweepUploads(p: Pass): Promise<void> {
 
 /** Removes the bytes of finished uploads, then records which are gone (cleaned_at). */
 async function cleanUploads(p: Pass, rows: readonly UploadToClean[]): Promise<void> {
-  const { store } = p.ctx;
+  const { store } = p.app;
   const failed = new Set<string>();
   let lastError = '';
   // Stale multipart uploads are found from our own rows: R2's emulator cannot list them.
@@ -224,7 +204,7 @@ async function cleanUploads(p: Pass, rows: readonly UploadToClean[]): Promise<vo
     lastError = f.code;
   }
   const done = rows.filter((r) => !failed.has(r.blobKey));
-  await markUploadsCleaned(p.ctx.sql, done.map((r) => r.messageId), p.now);
+  await markUploadsCleaned(p.app.sql, done.map((r) => r.messageId), p.now);
   add(p.report.cleanedUploads, done);
   if (failed.size > 0) {
     p.report.complete = false;
@@ -252,10 +232,10 @@ async function removeMessages(
       add(tally, rows);
       continue;
     }
-    const { failed } = await p.ctx.store.deleteMany(rows.map((r) => r.blobKey));
+    const { failed } = await p.app.store.deleteMany(rows.map((r) => r.blobKey));
     const failedKeys = new Set(failed.map((f) => f.key));
     const done = rows.filter((r) => !failedKeys.has(r.blobKey));
-    await deleteMessages(p.ctx.sql, done.map((r) => r.id));
+    await deleteMessages(p.app.sql, done.map((r) => r.id));
     add(tally, done);
     if (failed.length > 0) {
       p.report.complete = false;
@@ -266,11 +246,11 @@ async function removeMessages(
 }
 
 async function pruneUploads(p: Pass): Promise<void> {
-  const before = cutoffs(p.ctx, p.now).retention;
+  const before = cutoffs(p.app.config, p.now).retention;
   let remaining = p.limit;
   while (remaining > 0 && (await proceed(p))) {
     const n = Math.min(p.batch, remaining);
-    const pruned = await pruneFinishedUploads(p.ctx.sql, { before, limit: p.dryRun ? remaining : n, dryRun: p.dryRun });
+    const pruned = await pruneFinishedUploads(p.app.sql, { before, limit: p.dryRun ? remaining : n, dryRun: p.dryRun });
     p.report.prunedUploads.count += pruned;
     remaining -= pruned;
     if (p.dryRun || pruned < n) return;

@@ -1,8 +1,8 @@
 // Conversation membership, managed by the delivery service.
 import type { AppContext } from '../context.js';
 import { addMembers, isMember, listMembers, lockConvo, removeMembers, removeMembersExcept } from '../db/convos.js';
+import type { Caller } from '../auth.js';
 import { forbidden, notFound } from '../errors.js';
-import type { Caller } from '../http/auth.js';
 
 function requireService(caller: Caller): void {
   if (!caller.isService) throw forbidden('Only the delivery service manages conversation membership.');

@@ -1,5 +1,6 @@
 // Commit (HEAD, then one transaction), pending pages, fetch and acknowledgement.
 import { createHash } from 'node:crypto';
+import type { Caller } from '../auth.js';
 import type { AppContext } from '../context.js';
 import { isMember, listMembers, lockConvoShared, nonMembers } from '../db/convos.js';
 import {
@@ -13,10 +14,9 @@ import {
 } from '../db/messages.js';
 import type { Tx } from '../db/sql.js';
 import { finishUpload, getUpload, getUploadForUpdate, type UploadRow } from '../db/uploads.js';
-import { AppError, conflict, forbidden, invalidRequest, notFound } from '../errors.js';
-import type { Caller } from '../http/auth.js';
-import { ACK_GRACE_MS } from '../jobs/reconcile-report.js';
-import { discardBytes, uploadExpired, visibleUpload } from './uploads.js';
+import { conflict, forbidden, invalidField, invalidRequest, notFound, uploadExpired, uploadIncomplete, uploadMismatch } from '../errors.js';
+import { messageDeletableAfter } from '../lifecycle.js';
+import { discardBytes, visibleUpload } from './uploads.js';
 
 export interface CommitInput {
   message_id: string;
@@ -34,7 +34,6 @@ export interface CommitAnswer {
   recipient_count: number;
 }
 
-const DAY_MS = 24 * 3600_000;
 export const MAX_METADATA_BYTES = 4096;
 /** Deeper JSON would overflow the stack of every recursive reader (stringify, canonical form, jsonb). */
 export const MAX_METADATA_DEPTH = 32;
@@ -52,9 +51,6 @@ function depthOf(value: unknown): number {
   }
   return max;
 }
-
-const uploadIncomplete = () =>
-  new AppError(409, 'UploadIncomplete', 'The object is not in the store yet; retry after the upload finishes.');
 
 /** Canonical JSON (sorted keys) so that equal requests digest equally. */
 function canonical(value: unknown): string {
@@ -114,21 +110,14 @@ async function resolveRecipients(app: AppContext, sql: Tx, u: UploadRow, input: 
     }
   } else {
     if (!enforce) {
-      throw invalidRequest('body/recipients is required when membership is not enforced.', {
-        location: 'body',
-        field: '/recipients',
-        problem: 'is required',
-      });
+      throw invalidField('body', '/recipients', 'is required', 'body/recipients is required when membership is not enforced.');
     }
     recipients = (await listMembers(sql, u.convoId)).filter((d) => d !== u.senderDid);
     if (recipients.length === 0) throw invalidRequest('The conversation has no other members to deliver to.');
   }
   if (recipients.length > app.config.maxRecipients) {
-    throw invalidRequest(`At most ${app.config.maxRecipients} recipients per message.`, {
-      location: 'body',
-      field: '/recipients',
-      problem: `must have at most ${app.config.maxRecipients} items`,
-    });
+    const max = app.config.maxRecipients;
+    throw invalidField('body', '/recipients', `must have at most ${max} items`, `At most ${max} recipients per message.`);
   }
   return recipients;
 }
@@ -140,23 +129,15 @@ async function resolveRecipients(app: AppContext, sql: Tx, u: UploadRow, input: 
  */
 export async function commitMessage(app: AppContext, caller: Caller, input: CommitInput): Promise<{ created: boolean; body: CommitAnswer }> {
   if (input.metadata !== undefined && depthOf(input.metadata) > MAX_METADATA_DEPTH) {
-    throw invalidRequest(`body/metadata may nest at most ${MAX_METADATA_DEPTH} levels deep.`, {
-      location: 'body',
-      field: '/metadata',
-      problem: `nests deeper than ${MAX_METADATA_DEPTH} levels`,
-    });
+    throw invalidField('body', '/metadata', `nests deeper than ${MAX_METADATA_DEPTH} levels`, `body/metadata may nest at most ${MAX_METADATA_DEPTH} levels deep.`);
   }
   if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata)) > MAX_METADATA_BYTES) {
-    throw invalidRequest(`body/metadata must serialize to at most ${MAX_METADATA_BYTES} bytes.`, {
-      location: 'body',
-      field: '/metadata',
-      problem: `exceeds ${MAX_METADATA_BYTES} bytes`,
-    });
+    throw invalidField('body', '/metadata', `exceeds ${MAX_METADATA_BYTES} bytes`, `body/metadata must serialize to at most ${MAX_METADATA_BYTES} bytes.`);
   }
   const u = await visibleUpload(app, caller, input.message_id, { serviceMay: true });
   const digest = commitDigest(input);
   if (u.state === 'committed') return { created: false, body: await replay(app, u.messageId, digest) };
-  if (u.state === 'rejected') throw mismatch();
+  if (u.state === 'rejected') throw uploadMismatch();
   if (u.state !== 'pending' || app.clock.now() > u.commitDeadline) {
     app.metrics.commitRejected.inc({ reason: 'expired' });
     throw uploadExpired();
@@ -169,7 +150,7 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     // removed), or committed by a concurrent call: answer what is true now, not "retry later".
     const current = await getUpload(app.sql, u.messageId);
     if (current?.state === 'committed') return { created: false, body: await replay(app, u.messageId, digest) };
-    if (current === null || current.state !== 'pending') throw current?.state === 'rejected' ? mismatch() : uploadExpired();
+    if (current === null || current.state !== 'pending') throw current?.state === 'rejected' ? uploadMismatch() : uploadExpired();
     app.metrics.commitRejected.inc({ reason: 'incomplete' });
     throw uploadIncomplete();
   }
@@ -180,7 +161,7 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     if (await finishUpload(app.sql, u.messageId, 'rejected', app.clock.now())) {
       await discardBytes(app, u);
       app.metrics.commitRejected.inc({ reason: 'mismatch' });
-      throw mismatch();
+      throw uploadMismatch();
     }
     return commitMessage(app, caller, input);
   }
@@ -189,7 +170,7 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     const locked = await getUploadForUpdate(tx, u.messageId);
     if (locked === null) throw notFound('upload');
     if (locked.state === 'committed') return 'replay' as const;
-    if (locked.state === 'rejected') throw mismatch();
+    if (locked.state === 'rejected') throw uploadMismatch();
     const now = app.clock.now();
     if (locked.state !== 'pending' || now > locked.commitDeadline) throw uploadExpired();
     if (app.config.membership === 'enforce') await lockConvoShared(tx, u.convoId);
@@ -215,10 +196,6 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
   return { created: true, body: outcome };
 }
 
-function mismatch(): AppError {
-  return new AppError(422, 'UploadMismatch', 'The stored object differs from the declared size or MD5; it was deleted. Reserve a new upload.');
-}
-
 /** Cursors are opaque to clients: a versioned wrapper around the last message id of a page. */
 export function encodeCursor(messageId: string): string {
   return Buffer.from(`v1:${messageId}`).toString('base64url');
@@ -227,7 +204,7 @@ export function encodeCursor(messageId: string): string {
 export function decodeCursor(cursor: string): string {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const m = /^v1:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(text);
-  if (!m) throw invalidRequest('query/cursor is not a cursor this API issued.', { location: 'query', field: '/cursor', problem: 'is malformed' });
+  if (!m) throw invalidField('query', '/cursor', 'is malformed', 'query/cursor is not a cursor this API issued.');
   return m[1]!;
 }
 
@@ -253,9 +230,7 @@ export async function listPending(app: AppContext, caller: Caller, q: { limit: n
  */
 async function download(app: AppContext, m: MessageRow) {
   const now = app.clock.now();
-  const ends = [m.createdAt.getTime() + app.config.retentionDays * DAY_MS];
-  if (app.config.deleteAfterAck && m.fullyAckedAt !== null) ends.push(m.fullyAckedAt.getTime() + ACK_GRACE_MS);
-  const left = Math.floor((Math.min(...ends) - now.getTime()) / 1000);
+  const left = Math.floor((messageDeletableAfter(app.config, m).getTime() - now.getTime()) / 1000);
   if (left < 1) throw notFound('message');
   const p = await app.store.presignGet({ key: m.blobKey, now, expiresIn: Math.min(app.config.downloadUrlTtlSeconds, left) });
   return { url: p.url, expires_at: p.expiresAt.toISOString() };

@@ -1,6 +1,6 @@
 // Reservations: reserve → presigned PUT (or multipart part URLs) → complete → commit elsewhere.
 // No Koa and no SQL text here; the store is called only outside transactions.
-import type { Caller } from '../http/auth.js';
+import type { Caller } from '../auth.js';
 import type { AppContext } from '../context.js';
 import { isMember } from '../db/convos.js';
 import {
@@ -14,7 +14,7 @@ import {
   markCleaned,
   type UploadRow,
 } from '../db/uploads.js';
-import { AppError, conflict, forbidden, invalidRequest, notFound } from '../errors.js';
+import { conflict, forbidden, invalidField, invalidRequest, notFound, payloadTooLarge, rateLimited, uploadExpired } from '../errors.js';
 import { blobKeyFor, uuidv7 } from '../ids.js';
 import { StoreRejected, type PresignedRequest } from '../store/store.js';
 
@@ -38,9 +38,6 @@ export type UploadInstructions =
       part_count: number;
       parts: { part_number: number; url: string; headers: Record<string, string> }[];
     };
-
-export const uploadExpired = () =>
-  new AppError(410, 'UploadExpired', 'The commit deadline of this upload has passed; reserve a new upload.');
 
 /** Uploads a caller may see: its own, or any for a service. Anything else is "not found". */
 export async function visibleUpload(app: AppContext, caller: Caller, id: string, opts: { serviceMay: boolean }): Promise<UploadRow> {
@@ -85,22 +82,18 @@ async function instructions(app: AppContext, u: UploadRow, now: Date, expiresIn:
 export async function reserveUpload(app: AppContext, caller: Caller, input: ReserveInput) {
   const { config } = app;
   if (input.size > config.maxMessageBytes) {
-    throw new AppError(413, 'PayloadTooLarge', `Messages are limited to ${config.maxMessageBytes} bytes.`);
+    throw payloadTooLarge(`Messages are limited to ${config.maxMessageBytes} bytes.`);
   }
   const multipart = input.size > config.multipartThresholdBytes;
   if (!multipart && input.md5 === undefined) {
-    throw invalidRequest('body/md5 is required for uploads of up to multipart_threshold_bytes.', {
-      location: 'body',
-      field: '/md5',
-      problem: 'is required for a single PUT',
-    });
+    throw invalidField('body', '/md5', 'is required for a single PUT', 'body/md5 is required for uploads of up to multipart_threshold_bytes.');
   }
   if (config.membership === 'enforce' && !(await isMember(app.sql, input.convo_id, caller.did))) {
     throw forbidden('You are not a member of this conversation.');
   }
   // Cheap early refusal before any store call; the authoritative check is inside the transaction.
   const now = app.clock.now();
-  if ((await countPendingUploads(app.sql, caller.did, now)) >= config.maxPendingUploads) throw rateLimited(config.maxPendingUploads);
+  if ((await countPendingUploads(app.sql, caller.did, now)) >= config.maxPendingUploads) throw tooManyPending(config.maxPendingUploads);
 
   const messageId = uuidv7(now);
   const blobKey = blobKeyFor(messageId, now);
@@ -127,7 +120,7 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
   try {
     await app.sql.begin(async (tx) => {
       await lockSenderQuota(tx, caller.did);
-      if ((await countPendingUploads(tx, caller.did, now)) >= config.maxPendingUploads) throw rateLimited(config.maxPendingUploads);
+      if ((await countPendingUploads(tx, caller.did, now)) >= config.maxPendingUploads) throw tooManyPending(config.maxPendingUploads);
       await insertUpload(tx, row);
     });
   } catch (err) {
@@ -146,15 +139,11 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
   };
 }
 
-function rateLimited(max: number): AppError {
-  return new AppError(
-    429,
-    'RateLimited',
-    `You have ${max} uploads open: commit one, or abort one and wait for its upload URL to expire.`,
-    undefined,
-    30,
-  );
-}
+/** Seconds to wait at the pending-upload cap: about the time an upload takes to finish. */
+const PENDING_CAP_RETRY_SECONDS = 30;
+
+const tooManyPending = (max: number) =>
+  rateLimited(`You have ${max} uploads open: commit one, or abort one and wait for its upload URL to expire.`, PENDING_CAP_RETRY_SECONDS);
 
 function requirePending(u: UploadRow): void {
   if (u.state === 'committed') throw conflict('This upload is already committed.');
@@ -167,17 +156,13 @@ export async function refreshUrls(app: AppContext, caller: Caller, id: string, p
   const now = app.clock.now();
   if (now > u.commitDeadline) throw uploadExpired();
   if (u.multipartUploadId === null && partNumbers !== undefined) {
-    throw invalidRequest('body/part_numbers applies to multipart uploads only.', { location: 'body', field: '/part_numbers', problem: 'not multipart' });
+    throw invalidField('body', '/part_numbers', 'not multipart', 'body/part_numbers applies to multipart uploads only.');
   }
   if (partNumbers !== undefined) {
     const count = partCount(u);
     const bad = partNumbers.findIndex((n) => n > count);
     if (bad >= 0) {
-      throw invalidRequest(`body/part_numbers/${bad} is beyond the last part (${count}).`, {
-        location: 'body',
-        field: `/part_numbers/${bad}`,
-        problem: `must be at most ${count}`,
-      });
+      throw invalidField('body', `/part_numbers/${bad}`, `must be at most ${count}`, `body/part_numbers/${bad} is beyond the last part (${count}).`);
     }
   }
   const expiresIn = urlLifetime(app, u, now);
@@ -200,11 +185,7 @@ export async function completeUpload(app: AppContext, caller: Caller, id: string
   if (app.clock.now() > u.commitDeadline) throw uploadExpired();
   const count = partCount(u);
   if (parts.length !== count || parts.some((p, i) => p.part_number !== i + 1)) {
-    throw invalidRequest(`body/parts must list parts 1 to ${count} in order, each once.`, {
-      location: 'body',
-      field: '/parts',
-      problem: `must be parts 1..${count}`,
-    });
+    throw invalidField('body', '/parts', `must be parts 1..${count}`, `body/parts must list parts 1 to ${count} in order, each once.`);
   }
   // Completing twice is harmless: once the object exists with its size, the work is done.
   const head = await app.store.head(u.blobKey);
@@ -219,11 +200,12 @@ export async function completeUpload(app: AppContext, caller: Caller, id: string
   } catch (err) {
     if (err instanceof StoreRejected) {
       if (err.storeCode === 'NoSuchUpload') throw uploadExpired();
-      throw invalidRequest(`The store refused to complete the upload (${err.storeCode}): check each part's ETag and that every part was uploaded.`, {
-        location: 'body',
-        field: '/parts',
-        problem: err.storeCode,
-      });
+      throw invalidField(
+        'body',
+        '/parts',
+        err.storeCode,
+        `The store refused to complete the upload (${err.storeCode}): check each part's ETag and that every part was uploaded.`,
+      );
     }
     throw err;
   }

@@ -1,8 +1,9 @@
 // The bucket configuration `npm run setup-bucket` applies (R2-NOTES.md, "Cloudflare R2").
 import type { CORSRule, LifecycleRule } from '@aws-sdk/client-s3';
 import type { Config } from '../config.js';
+import { DAY_MS } from '../lifecycle.js';
 
-const DAY_SECONDS = 24 * 3600;
+const DAY_SECONDS = DAY_MS / 1000;
 
 /** Browsers PUT and GET straight to the bucket with exactly the headers the broker signs. */
 export function corsRules(config: Pick<Config, 'corsOrigins'>): CORSRule[] {

@@ -1,0 +1,40 @@
+// The state one reconciliation pass shares between its phases, and the check before each batch.
+import type { AppContext } from '../context.js';
+import type { Progress, ReconcileReport } from './reconcile-report.js';
+
+export const LOCK_LOST = 'lost the reconcile lock (its connection ended); stopped, the next pass resumes';
+
+/** One pass in flight: the context, the clock reading and what it has done so far. */
+export interface Pass {
+  app: AppContext;
+  now: Date;
+  dryRun: boolean;
+  limit: number;
+  pageSize: number;
+  batch: number;
+  report: ReconcileReport;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  /** Whether this pass still holds the reconcile lock. */
+  lockHeld: () => Promise<boolean>;
+  /** Set once the pass must stop (shutdown, or the lock was lost). */
+  halted?: boolean;
+}
+
+/**
+ * Checked before every batch: the scheduler may be stopping, and the lock may have died with its
+ * connection — then another pass may already be running, and this one stops where it is (every
+ * step is resumable, so the next pass finishes the job).
+ */
+export async function proceed(p: Pass): Promise<boolean> {
+  if (p.halted) return false;
+  if (p.signal?.aborted === true) {
+    p.halted = true;
+  } else if (!(await p.lockHeld())) {
+    p.halted = true;
+    p.report.errors.push({ category: 'lock', message: LOCK_LOST });
+    p.app.log.error('the reconcile lock was lost with its connection; this pass stops, the next one resumes');
+  }
+  if (p.halted) p.report.complete = false;
+  return !p.halted;
+}
