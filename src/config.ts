@@ -91,8 +91,9 @@ type Env = Record<string, string | undefined>;
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /**
- * Reads the environment once. Every problem is collected and thrown together as a ConfigError,
- * so an operator fixes a deployment in one round instead of one variable per restart.
+ * Reads the environment once, in stages: read and validate each variable, cross-check them, then
+ * apply the production rules. Every problem is collected and thrown together as a ConfigError, so
+ * an operator fixes a deployment in one round instead of one variable per restart.
  */
 export function loadConfig(
   env: Env = process.env,
@@ -102,6 +103,22 @@ export function loadConfig(
 ): Readonly<Config> {
   const needsAuth = options.auth ?? true;
   const problems: string[] = [];
+  const read = envReader(env, problems);
+  const config = readConfig(read, cwd);
+  crossCheck(config, read, needsAuth);
+  productionRules(config, problems, needsAuth);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    ...config,
+    serviceDids: Object.freeze([...config.serviceDids]),
+    corsOrigins: Object.freeze([...config.corsOrigins]),
+    store: Object.freeze(config.store),
+    jwt: Object.freeze(config.jwt),
+  });
+}
+
+/** Stage 1, read: one typed value per variable; a malformed value is a problem and its default is used. */
+function envReader(env: Env, problems: string[]) {
   const raw = (name: string): string | undefined => {
     const v = env[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
@@ -151,134 +168,147 @@ export function loadConfig(
       return null;
     }
   };
+  /** A problem found after reading (a rule on one or more values). */
+  const problem = (text: string): void => {
+    problems.push(text);
+  };
+  return { raw, str, opt, int, bool, oneOf, list, url, problem };
+}
 
-  const nodeEnv = oneOf<NodeEnv>('NODE_ENV', ['development', 'production', 'test'], 'development');
-  const production = nodeEnv === 'production';
+type EnvReader = ReturnType<typeof envReader>;
 
-  const databaseUrl = opt('DATABASE_URL');
+/** Stage 2, validate: every variable on its own, into a Config. */
+function readConfig(read: EnvReader, cwd: string): Config {
+  const nodeEnv = read.oneOf<NodeEnv>('NODE_ENV', ['development', 'production', 'test'], 'development');
+  const databaseUrl = read.opt('DATABASE_URL');
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+    read.problem('DATABASE_URL must start with postgres:// or postgresql://');
   }
+  return {
+    nodeEnv,
+    port: read.int('PORT', 3000, 0, 65535),
+    host: read.str('HOST', nodeEnv === 'production' ? '0.0.0.0' : '127.0.0.1'),
+    dataDir: path.resolve(cwd, read.str('DATA_DIR', './.data')),
+    databaseUrl,
+    store: readStore(read),
+    jwt: readJwt(read),
+    serviceDids: readDids(read, 'SERVICE_DIDS'),
+    membership: read.oneOf('MEMBERSHIP', ['enforce', 'off'] as const, 'enforce'),
+    maxMessageBytes: read.int('MAX_MESSAGE_BYTES', 2 * 1024 * MIB, 1, 5 * 1024 * 1024 * MIB),
+    multipartThresholdBytes: read.int('MULTIPART_THRESHOLD_BYTES', 100 * MIB, 1, MAX_SINGLE_PUT_BYTES),
+    partSizeBytes: read.int('PART_SIZE_BYTES', 16 * MIB, MIN_PART_BYTES, MAX_PART_BYTES),
+    maxRecipients: read.int('MAX_RECIPIENTS', 1000, 1, 100_000),
+    uploadUrlTtlSeconds: read.int('UPLOAD_URL_TTL_SECONDS', 300, 1, MAX_PRESIGN_SECONDS),
+    commitWindowSeconds: read.int('COMMIT_WINDOW_SECONDS', 3600, 1, MAX_PRESIGN_SECONDS),
+    downloadUrlTtlSeconds: read.int('DOWNLOAD_URL_TTL_SECONDS', 300, 1, MAX_PRESIGN_SECONDS),
+    retentionDays: read.int('RETENTION_DAYS', 30, 1, 3650),
+    deleteAfterAck: read.bool('DELETE_AFTER_ACK', true),
+    reconcileCron: readCron(read),
+    maxPendingUploads: read.int('MAX_PENDING_UPLOADS', 20, 1, 100_000),
+    rateLimitPerMinute: read.int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
+    corsOrigins: readCorsOrigins(read),
+    logLevel: read.oneOf<LogLevel>('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  };
+}
 
-  const endpoint = url('R2_ENDPOINT');
+function readStore(read: EnvReader): StoreConfig {
   const store: StoreConfig = {
-    endpoint,
-    bucket: str('R2_BUCKET', 'catbird-messages'),
-    accessKeyId: str('R2_ACCESS_KEY_ID', DEV_R2_ACCESS_KEY_ID),
-    secretAccessKey: str('R2_SECRET_ACCESS_KEY', DEV_R2_SECRET_ACCESS_KEY),
-    region: str('R2_REGION', 'auto'),
+    endpoint: read.url('R2_ENDPOINT'),
+    bucket: read.str('R2_BUCKET', 'catbird-messages'),
+    accessKeyId: read.str('R2_ACCESS_KEY_ID', DEV_R2_ACCESS_KEY_ID),
+    secretAccessKey: read.str('R2_SECRET_ACCESS_KEY', DEV_R2_SECRET_ACCESS_KEY),
+    region: read.str('R2_REGION', 'auto'),
     // The emulator only serves path-style; R2 accepts both, so path style is the safe default.
-    forcePathStyle: bool('R2_FORCE_PATH_STYLE', true),
+    forcePathStyle: read.bool('R2_FORCE_PATH_STYLE', true),
   };
   if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(store.bucket)) {
-    problems.push(`R2_BUCKET must be a valid bucket name (3-63 of a-z, 0-9, -), got "${store.bucket}"`);
+    read.problem(`R2_BUCKET must be a valid bucket name (3-63 of a-z, 0-9, -), got "${store.bucket}"`);
   }
-  if (endpoint !== null && (raw('R2_ACCESS_KEY_ID') === undefined || raw('R2_SECRET_ACCESS_KEY') === undefined)) {
-    problems.push('R2_ENDPOINT is set, so R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY must be set too');
-  }
+  return store;
+}
 
+function readJwt(read: EnvReader): JwtConfig {
   const jwt: JwtConfig = {
-    secret: opt('JWT_SECRET'),
-    jwksUrl: url('JWT_JWKS_URL'),
-    publicKey: opt('JWT_PUBLIC_KEY'),
-    issuer: opt('JWT_ISSUER'),
-    audience: str('JWT_AUDIENCE', 'mls-blob-broker'),
+    secret: read.opt('JWT_SECRET'),
+    jwksUrl: read.url('JWT_JWKS_URL'),
+    publicKey: read.opt('JWT_PUBLIC_KEY'),
+    issuer: read.opt('JWT_ISSUER'),
+    audience: read.str('JWT_AUDIENCE', 'mls-blob-broker'),
   };
-  const keySources = [jwt.secret, jwt.jwksUrl, jwt.publicKey].filter((v) => v !== null).length;
-  if (keySources > 1) {
-    problems.push('set only one of JWT_SECRET, JWT_JWKS_URL and JWT_PUBLIC_KEY');
+  if (jwt.secret !== null && Buffer.byteLength(jwt.secret) < 32) read.problem('JWT_SECRET must be at least 32 bytes long');
+  return jwt;
+}
+
+function readDids(read: EnvReader, name: string): string[] {
+  const dids = read.list(name);
+  for (const did of dids) {
+    if (!isDid(did)) read.problem(`${name} holds "${did}", which is not a DID`);
   }
-  if (jwt.secret !== null && Buffer.byteLength(jwt.secret) < 32) {
-    problems.push('JWT_SECRET must be at least 32 bytes long');
+  return dids;
+}
+
+function readCron(read: EnvReader): string | null {
+  const text = read.str('RECONCILE_CRON', '*/10 * * * *');
+  if (text === 'off') return null;
+  if (!cron.validate(text)) read.problem(`RECONCILE_CRON must be a cron expression or "off", got "${text}"`);
+  return text;
+}
+
+function readCorsOrigins(read: EnvReader): string[] {
+  const origins = read.list('CORS_ORIGINS');
+  for (const origin of origins) {
+    if (origin === '*' || !/^https?:\/\/[^/]+$/.test(origin)) {
+      read.problem(`CORS_ORIGINS holds "${origin}"; list exact origins like https://app.example.com`);
+    }
+  }
+  return origins;
+}
+
+const jwtKeySources = (jwt: JwtConfig): number => [jwt.secret, jwt.jwksUrl, jwt.publicKey].filter((v) => v !== null).length;
+
+/** Stage 3, cross-check: rules between variables, and the development defaults they allow. */
+function crossCheck(c: Config, read: EnvReader, needsAuth: boolean): void {
+  if (c.store.endpoint !== null && (read.raw('R2_ACCESS_KEY_ID') === undefined || read.raw('R2_SECRET_ACCESS_KEY') === undefined)) {
+    read.problem('R2_ENDPOINT is set, so R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY must be set too');
+  }
+  const keySources = jwtKeySources(c.jwt);
+  if (keySources > 1) read.problem('set only one of JWT_SECRET, JWT_JWKS_URL and JWT_PUBLIC_KEY');
+  if (c.maxMessageBytes > c.multipartThresholdBytes && Math.ceil(c.maxMessageBytes / c.partSizeBytes) > MAX_PARTS) {
+    read.problem(`MAX_MESSAGE_BYTES needs more than ${MAX_PARTS} parts of PART_SIZE_BYTES; raise PART_SIZE_BYTES`);
+  }
+  if (c.multipartThresholdBytes < c.partSizeBytes && c.maxMessageBytes > c.multipartThresholdBytes) {
+    // A multipart upload must have at least one full part plus the rest; smaller is a single PUT.
+    read.problem('MULTIPART_THRESHOLD_BYTES must be at least PART_SIZE_BYTES');
+  }
+  if (c.uploadUrlTtlSeconds > c.commitWindowSeconds) {
+    read.problem('UPLOAD_URL_TTL_SECONDS must not exceed COMMIT_WINDOW_SECONDS (URLs never outlive the commit window)');
   }
   // The development secret is published in this file: it is only ever used by a broker that runs
   // entirely on its embedded parts and listens on loopback, where a token minted with it can reach
   // nothing but throwaway local data.
-  const host = str('HOST', production ? '0.0.0.0' : '127.0.0.1');
-  const localOnly = !production && databaseUrl === null && endpoint === null && isLoopback(host);
+  const production = c.nodeEnv === 'production';
+  const localOnly = !production && c.databaseUrl === null && c.store.endpoint === null && isLoopback(c.host);
   if (keySources === 0) {
-    if (localOnly) jwt.secret = DEV_JWT_SECRET;
+    if (localOnly) c.jwt.secret = DEV_JWT_SECRET;
     else if (!production && needsAuth) {
-      problems.push(
+      read.problem(
         'set a JWT key (JWT_SECRET, JWT_JWKS_URL or JWT_PUBLIC_KEY): the development key is only used with the embedded database and bucket on a loopback HOST',
       );
     }
   }
+  if (c.serviceDids.length === 0 && localOnly) c.serviceDids = [DEV_SERVICE_DID];
+}
 
-  const serviceDids = list('SERVICE_DIDS');
-  for (const did of serviceDids) {
-    if (!isDid(did)) problems.push(`SERVICE_DIDS holds "${did}", which is not a DID`);
+/** Stage 4, production rules: nothing embedded and no development secret. */
+function productionRules(c: Config, problems: string[], needsAuth: boolean): void {
+  if (c.nodeEnv !== 'production') return;
+  if (c.databaseUrl === null) problems.push('production needs DATABASE_URL (the embedded PostgreSQL is for development)');
+  if (c.store.endpoint === null) problems.push('production needs R2_ENDPOINT (the local R2 emulator is for development)');
+  if (c.store.accessKeyId === DEV_R2_ACCESS_KEY_ID || c.store.secretAccessKey === DEV_R2_SECRET_ACCESS_KEY) {
+    problems.push('production needs real R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY, not the emulator keys');
   }
-  if (serviceDids.length === 0 && localOnly) serviceDids.push(DEV_SERVICE_DID);
-
-  const partSizeBytes = int('PART_SIZE_BYTES', 16 * MIB, MIN_PART_BYTES, MAX_PART_BYTES);
-  const multipartThresholdBytes = int('MULTIPART_THRESHOLD_BYTES', 100 * MIB, 1, MAX_SINGLE_PUT_BYTES);
-  const maxMessageBytes = int('MAX_MESSAGE_BYTES', 2 * 1024 * MIB, 1, 5 * 1024 * 1024 * MIB);
-  if (maxMessageBytes > multipartThresholdBytes && Math.ceil(maxMessageBytes / partSizeBytes) > MAX_PARTS) {
-    problems.push(`MAX_MESSAGE_BYTES needs more than ${MAX_PARTS} parts of PART_SIZE_BYTES; raise PART_SIZE_BYTES`);
-  }
-  if (multipartThresholdBytes < partSizeBytes && maxMessageBytes > multipartThresholdBytes) {
-    // A multipart upload must have at least one full part plus the rest; smaller is a single PUT.
-    problems.push('MULTIPART_THRESHOLD_BYTES must be at least PART_SIZE_BYTES');
-  }
-
-  const uploadUrlTtlSeconds = int('UPLOAD_URL_TTL_SECONDS', 300, 1, MAX_PRESIGN_SECONDS);
-  const commitWindowSeconds = int('COMMIT_WINDOW_SECONDS', 3600, 1, MAX_PRESIGN_SECONDS);
-  if (uploadUrlTtlSeconds > commitWindowSeconds) {
-    problems.push('UPLOAD_URL_TTL_SECONDS must not exceed COMMIT_WINDOW_SECONDS (URLs never outlive the commit window)');
-  }
-
-  const reconcileCronRaw = str('RECONCILE_CRON', '*/10 * * * *');
-  const reconcileCron = reconcileCronRaw === 'off' ? null : reconcileCronRaw;
-  if (reconcileCron !== null && !cron.validate(reconcileCron)) {
-    problems.push(`RECONCILE_CRON must be a cron expression or "off", got "${reconcileCronRaw}"`);
-  }
-
-  const corsOrigins = list('CORS_ORIGINS');
-  for (const origin of corsOrigins) {
-    if (origin === '*' || !/^https?:\/\/[^/]+$/.test(origin)) {
-      problems.push(`CORS_ORIGINS holds "${origin}"; list exact origins like https://app.example.com`);
-    }
-  }
-
-  const config: Config = {
-    nodeEnv,
-    port: int('PORT', 3000, 0, 65535),
-    host,
-    dataDir: path.resolve(cwd, str('DATA_DIR', './.data')),
-    databaseUrl,
-    store,
-    jwt,
-    serviceDids: Object.freeze(serviceDids),
-    membership: oneOf('MEMBERSHIP', ['enforce', 'off'] as const, 'enforce'),
-    maxMessageBytes,
-    multipartThresholdBytes,
-    partSizeBytes,
-    maxRecipients: int('MAX_RECIPIENTS', 1000, 1, 100_000),
-    uploadUrlTtlSeconds,
-    commitWindowSeconds,
-    downloadUrlTtlSeconds: int('DOWNLOAD_URL_TTL_SECONDS', 300, 1, MAX_PRESIGN_SECONDS),
-    retentionDays: int('RETENTION_DAYS', 30, 1, 3650),
-    deleteAfterAck: bool('DELETE_AFTER_ACK', true),
-    reconcileCron,
-    maxPendingUploads: int('MAX_PENDING_UPLOADS', 20, 1, 100_000),
-    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
-    corsOrigins: Object.freeze(corsOrigins),
-    logLevel: oneOf<LogLevel>('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
-  };
-
-  if (production) {
-    if (databaseUrl === null) problems.push('production needs DATABASE_URL (the embedded PostgreSQL is for development)');
-    if (endpoint === null) problems.push('production needs R2_ENDPOINT (the local R2 emulator is for development)');
-    if (store.accessKeyId === DEV_R2_ACCESS_KEY_ID || store.secretAccessKey === DEV_R2_SECRET_ACCESS_KEY) {
-      problems.push('production needs real R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY, not the emulator keys');
-    }
-    if (keySources === 0 && needsAuth) problems.push('production needs a JWT key: JWT_SECRET, JWT_JWKS_URL or JWT_PUBLIC_KEY');
-    if (jwt.secret === DEV_JWT_SECRET) problems.push('production refuses the development JWT_SECRET');
-  }
-
-  if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze({ ...config, store: Object.freeze(store), jwt: Object.freeze(jwt) });
+  if (jwtKeySources(c.jwt) === 0 && needsAuth) problems.push('production needs a JWT key: JWT_SECRET, JWT_JWKS_URL or JWT_PUBLIC_KEY');
+  if (c.jwt.secret === DEV_JWT_SECRET) problems.push('production refuses the development JWT_SECRET');
 }
 
 /** Reads `.env` from the working directory into the environment when present (never overriding). */

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
-  let ctx: AppContext | undefined;
+  let app: AppContext | undefined;
   let server: Server | undefined;
   let scheduler: Scheduler | undefined;
   let stopping = false;
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
         clearInterval(sweep);
       }
       await schedulerStopped;
-      await ctx?.close();
+      await app?.close();
       log.info('stopped');
       process.exit(0);
     } catch (err) {
@@ -63,16 +63,16 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   try {
-    ctx = await createContext(config, { log, share: true, defaultMetrics: true });
+    app = await createContext(config, { log, share: true, defaultMetrics: true });
   } catch (err) {
     log.fatal({ err }, 'start failed');
     process.exit(1);
   }
   if (stopping) return;
-  if (ctx.embedded.postgres) log.info(ctx.embedded.postgres);
-  if (ctx.embedded.r2) log.info(ctx.embedded.r2);
+  if (app.embedded.postgres) log.info(app.embedded.postgres);
+  if (app.embedded.r2) log.info(app.embedded.r2);
 
-  const koa = createApp(ctx);
+  const koa = createApp(app);
   server = koa.listen({ port: config.port, host: config.host });
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   log.info({ url: `http://${config.host}:${port}` }, `mls-blob-broker listening on http://${config.host}:${port}`);
   if (stopping) return;
   try {
-    scheduler = startScheduler(ctx);
+    scheduler = startScheduler(app);
   } catch (err) {
     log.fatal({ err }, 'cannot schedule reconciliation');
     void shutdown('scheduler-error');

@@ -19,8 +19,8 @@ export interface BrokerStats {
 
 quietAwsSdkNodeWarning();
 const config = loadConfig();
-const ctx = await createContext(config, { log: createLogger(config.logLevel), migrate: false, poolSize: 10 });
-const server = createApp(ctx).listen(0, '127.0.0.1');
+const app = await createContext(config, { log: createLogger(config.logLevel), migrate: false, poolSize: 10 });
+const server = createApp(app).listen(0, '127.0.0.1');
 await once(server, 'listening');
 
 let closedIn = 0;
@@ -53,6 +53,6 @@ process.on('message', (m: { type: string }) => {
   } else if (m.type === 'stop') {
     server.closeAllConnections();
     server.close();
-    void ctx.close().finally(() => process.exit(0));
+    void app.close().finally(() => process.exit(0));
   }
 });

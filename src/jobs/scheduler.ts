@@ -9,17 +9,17 @@ export interface Scheduler {
   stop(): Promise<void>;
 }
 
-export function startScheduler(ctx: AppContext): Scheduler {
-  const expression = ctx.config.reconcileCron;
+export function startScheduler(app: AppContext): Scheduler {
+  const expression = app.config.reconcileCron;
   if (expression === null) return { stop: async () => {} };
   if (!cron.validate(expression)) throw new Error(`RECONCILE_CRON "${expression}" is not a valid cron expression`);
   const stopping = new AbortController();
   let running: Promise<void> | null = null;
 
   const run = (): Promise<void> => {
-    running = reconcile(ctx, { signal: stopping.signal })
+    running = reconcile(app, { signal: stopping.signal })
       .then(() => {}) // the pass logs its own report line
-      .catch((err) => ctx.log.error({ err }, 'reconcile pass failed'))
+      .catch((err) => app.log.error({ err }, 'reconcile pass failed'))
       .finally(() => {
         running = null;
       });
@@ -30,13 +30,13 @@ export function startScheduler(ctx: AppContext): Scheduler {
     noOverlap: true,
     // node-cron's own messages (a missed or overlapping tick) go through our logger.
     logger: {
-      info: (m) => ctx.log.debug({ cron: m }),
-      warn: (m) => ctx.log.warn({ cron: m }),
-      error: (m, err) => ctx.log.error({ err: err ?? m }, 'scheduler error'),
-      debug: (m) => ctx.log.trace({ cron: String(m) }),
+      info: (m) => app.log.debug({ cron: m }),
+      warn: (m) => app.log.warn({ cron: m }),
+      error: (m, err) => app.log.error({ err: err ?? m }, 'scheduler error'),
+      debug: (m) => app.log.trace({ cron: String(m) }),
     },
   });
-  ctx.log.info({ cron: expression }, 'reconciliation scheduled');
+  app.log.info({ cron: expression }, 'reconciliation scheduled');
 
   return {
     async stop() {

@@ -1,4 +1,4 @@
-import { countPendingUploads } from '../../db/uploads.js';
+import { describeLimits } from '../../services/limits.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
 const limitsSchema = {
@@ -26,22 +26,6 @@ export const limitsRoutes = (): RouteDef[] => [
     tag: 'limits',
     auth: true,
     responses: { 200: { description: 'Limits', schema: limitsSchema } },
-    handle: async ({ app, caller }) => {
-      const c = app.config;
-      return {
-        status: 200,
-        body: {
-          max_message_bytes: c.maxMessageBytes,
-          multipart_threshold_bytes: c.multipartThresholdBytes,
-          part_size_bytes: c.partSizeBytes,
-          max_recipients: c.maxRecipients,
-          upload_url_ttl_seconds: c.uploadUrlTtlSeconds,
-          download_url_ttl_seconds: c.downloadUrlTtlSeconds,
-          commit_window_seconds: c.commitWindowSeconds,
-          max_pending_uploads: c.maxPendingUploads,
-          pending_uploads: await countPendingUploads(app.sql, caller.did, app.clock.now()),
-        },
-      };
-    },
+    handle: async ({ app, caller }) => ({ status: 200, body: await describeLimits(app, caller) }),
   }),
 ];

@@ -1,28 +1,12 @@
 // Operations: liveness, readiness, metrics and the API document. No authentication.
+import { checkReadiness, type Readiness } from '../../services/health.js';
 import { defineRoute, type RouteDef } from '../route.js';
-
-async function probe(fn: () => Promise<unknown>, timeoutMs: number): Promise<string | null> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
-    return null;
-  } catch (err) {
-    return (err as Error).message || String(err);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Readiness is public: answer from a result at most this old rather than hit both parts per call. */
 const READY_CACHE_MS = 2000;
 
 export function opsRoutes(openapi: () => unknown): RouteDef[] {
-  let ready: { at: number; result: Promise<[string | null, string | null]> } | null = null;
+  let ready: { at: number; result: Promise<Readiness> } | null = null;
   return [
     defineRoute({
       method: 'GET',
@@ -46,9 +30,9 @@ export function opsRoutes(openapi: () => unknown): RouteDef[] {
       handle: async ({ app }) => {
         const now = Date.now();
         if (ready === null || now - ready.at > READY_CACHE_MS) {
-          ready = { at: now, result: Promise.all([probe(() => app.sql`select 1`, 2000), probe(() => app.store.ping(), 2000)]) };
+          ready = { at: now, result: checkReadiness(app) };
         }
-        const [database, storage] = await ready.result;
+        const { database, storage } = await ready.result;
         const checks = { database: database ?? 'ok', storage: storage ?? 'ok' };
         if (database === null && storage === null) return { status: 200, body: { status: 'ready', checks } };
         const failing = [database !== null && 'database', storage !== null && 'storage'].filter(Boolean).join(' and ');
