@@ -11,7 +11,11 @@ const log = createLogger('warn');
 const dev = await resolveDevServices({ ...config, store: { ...config.store, endpoint: config.store.endpoint ?? 'http://unused' } }, log, {
   share: false,
 });
-const sql = createSql(dev.databaseUrl, { max: 1, applicationName: 'mls-blob-broker-migrate' });
+const sql = createSql(config.databaseDirectUrl ?? dev.databaseUrl, {
+  max: 1,
+  applicationName: 'mls-blob-broker-migrate',
+  prepare: config.databaseDirectUrl !== null || config.databasePrepare,
+});
 try {
   const { applied } = await migrate(sql);
   process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'the database is up to date\n');

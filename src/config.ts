@@ -31,6 +31,12 @@ export interface Config {
   dataDir: string;
   /** null: run an embedded PostgreSQL (development only). */
   databaseUrl: string | null;
+  /** PostgreSQL itself, when DATABASE_URL is a pooler: migrations run here. null: DATABASE_URL. */
+  databaseDirectUrl: string | null;
+  /** Named prepared statements; false behind PgBouncer in transaction mode (before 1.21). */
+  databasePrepare: boolean;
+  /** Apply pending migrations at start; false when migrating is a release step of its own. */
+  migrateOnStart: boolean;
   store: StoreConfig;
   jwt: JwtConfig;
   serviceDids: readonly string[];
@@ -184,12 +190,19 @@ function readConfig(read: EnvReader, cwd: string): Config {
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     read.problem('DATABASE_URL must start with postgres:// or postgresql://');
   }
+  const databaseDirectUrl = read.opt('DATABASE_DIRECT_URL');
+  if (databaseDirectUrl !== null && !/^postgres(ql)?:\/\//.test(databaseDirectUrl)) {
+    read.problem('DATABASE_DIRECT_URL must start with postgres:// or postgresql://');
+  }
   return {
     nodeEnv,
     port: read.int('PORT', 3000, 0, 65535),
     host: read.str('HOST', nodeEnv === 'production' ? '0.0.0.0' : '127.0.0.1'),
     dataDir: path.resolve(cwd, read.str('DATA_DIR', './.data')),
     databaseUrl,
+    databaseDirectUrl,
+    databasePrepare: read.bool('DATABASE_PREPARE', true),
+    migrateOnStart: read.bool('MIGRATE_ON_START', true),
     store: readStore(read),
     jwt: readJwt(read),
     serviceDids: readDids(read, 'SERVICE_DIDS'),
@@ -268,6 +281,9 @@ const jwtKeySources = (jwt: JwtConfig): number => [jwt.secret, jwt.jwksUrl, jwt.
 
 /** Stage 3, cross-check: rules between variables, and the development defaults they allow. */
 function crossCheck(c: Config, read: EnvReader, needsAuth: boolean): void {
+  if (c.databaseDirectUrl !== null && c.databaseUrl === null) {
+    read.problem('DATABASE_DIRECT_URL needs DATABASE_URL (the embedded PostgreSQL has no pooler in front)');
+  }
   if (c.store.endpoint !== null && (read.raw('R2_ACCESS_KEY_ID') === undefined || read.raw('R2_SECRET_ACCESS_KEY') === undefined)) {
     read.problem('R2_ENDPOINT is set, so R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY must be set too');
   }

@@ -2,7 +2,7 @@
 import { createTokenVerifier, type TokenVerifier } from './auth.js';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './clock.js';
-import { migrate } from './db/migrate.js';
+import { migrate, pendingMigrations } from './db/migrate.js';
 import { createSql, type Sql } from './db/sql.js';
 import { resolveDevServices, type DevServices } from './dev/embedded.js';
 import { createLogger, type Logger } from './log.js';
@@ -27,8 +27,11 @@ export interface AppContext {
 export interface ContextOptions {
   clock?: Clock;
   log?: Logger;
-  /** Apply pending migrations at start (default true). */
-  migrate?: boolean;
+  /**
+   * Apply pending migrations at start (default true); 'check' refuses to start while this build's
+   * migrations are not all applied (MIGRATE_ON_START=false: migrating is a release step).
+   */
+  migrate?: boolean | 'check';
   /** A server records its embedded services for CLIs; a CLI joins a running server's. */
   share?: boolean;
   /** Pool size; CLIs need few connections. */
@@ -44,11 +47,17 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
   let store: BlobStore | undefined;
   try {
     const auth = await createTokenVerifier(config.jwt, config.serviceDids);
-    sql = createSql(dev.databaseUrl, { max: options.poolSize ?? 10 });
+    sql = createSql(dev.databaseUrl, { max: options.poolSize ?? 10, prepare: config.databasePrepare });
     store = new BlobStore({ ...config.store, endpoint: dev.storeEndpoint });
-    if (options.migrate ?? true) {
-      const { applied } = await migrate(sql);
+    const mode = options.migrate ?? true;
+    if (mode === true) {
+      const { applied } = await migrateDatabase(config, dev.databaseUrl);
       if (applied.length > 0) log.info({ applied }, 'migrations applied');
+    } else if (mode === 'check') {
+      const pending = await pendingMigrations(sql);
+      if (pending.length > 0) {
+        throw new Error(`the database lacks migrations ${pending.join(', ')}; run the migrate step first (MIGRATE_ON_START=false)`);
+      }
     }
     const app: AppContext = {
       config,
@@ -73,5 +82,24 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
     store?.close();
     await dev.stop();
     throw err;
+  }
+}
+
+/**
+ * Migrations run on DATABASE_DIRECT_URL when set (PostgreSQL itself, not a transaction pooler: long
+ * DDL under a pooler's query timeouts is not worth the risk), else on DATABASE_URL. They are one
+ * transaction under a transaction-level advisory lock, so they also work through PgBouncer.
+ */
+export async function migrateDatabase(config: Readonly<Config>, databaseUrl: string): Promise<{ applied: string[] }> {
+  const direct = config.databaseDirectUrl !== null;
+  const sql = createSql(config.databaseDirectUrl ?? databaseUrl, {
+    max: 1,
+    applicationName: 'mls-blob-broker-migrate',
+    prepare: direct || config.databasePrepare,
+  });
+  try {
+    return await migrate(sql);
+  } finally {
+    await sql.end({ timeout: 2 }).catch(() => {});
   }
 }

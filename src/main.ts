@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   try {
-    app = await createContext(config, { log, share: true, defaultMetrics: true });
+    app = await createContext(config, { log, share: true, defaultMetrics: true, migrate: config.migrateOnStart ? true : 'check' });
   } catch (err) {
     log.fatal({ err }, 'start failed');
     process.exit(1);

@@ -129,4 +129,19 @@ test('the development JWT secret and service DID are only for a fully embedded b
   assert.is(loadConfig({ HOST: '127.0.0.1' }).jwt.secret, DEV_JWT_SECRET);
   assert.is(loadConfig({ HOST: 'localhost' }).jwt.secret, DEV_JWT_SECRET);
 });
+test('database pooling: DATABASE_PREPARE, DATABASE_DIRECT_URL and MIGRATE_ON_START are read and checked', () => {
+  const base = { DATABASE_URL: 'postgres://pgbouncer:6432/x', JWT_SECRET: 'k'.repeat(40) };
+  const d = loadConfig(base);
+  assert.is(d.databasePrepare, true);
+  assert.is(d.databaseDirectUrl, null);
+  assert.is(d.migrateOnStart, true);
+  const c = loadConfig({ ...base, DATABASE_PREPARE: 'false', DATABASE_DIRECT_URL: 'postgres://db:5432/x', MIGRATE_ON_START: 'false' });
+  assert.is(c.databasePrepare, false);
+  assert.is(c.databaseDirectUrl, 'postgres://db:5432/x');
+  assert.is(c.migrateOnStart, false);
+  const p = problems({ ...base, DATABASE_PREPARE: 'maybe', DATABASE_DIRECT_URL: 'mysql://db/x' });
+  assert.ok(p.some((x) => x.includes('DATABASE_PREPARE')), p.join('; '));
+  assert.ok(p.some((x) => x.includes('DATABASE_DIRECT_URL must start')), p.join('; '));
+  assert.ok(problems({ DATABASE_DIRECT_URL: 'postgres://db/x' }).some((x) => x.includes('DATABASE_DIRECT_URL needs DATABASE_URL')));
+});
 test.run();

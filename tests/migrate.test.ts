@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { findSqlDir, MigrationError, migrate, SQL_DIR } from '../src/db/migrate.js';
+import { loadConfig } from '../src/config.js';
+import { createContext } from '../src/context.js';
+import { findSqlDir, MigrationError, migrate, pendingMigrations, SQL_DIR } from '../src/db/migrate.js';
 import { createSql, type Sql } from '../src/db/sql.js';
-import { freshDatabase, harness, withDatabase } from './helpers/harness.js';
+import { freshDatabase, harness, testEnv, withDatabase } from './helpers/harness.js';
 import { runScript } from './helpers/processes.js';
 
 const test = suite('migrations');
@@ -104,6 +106,27 @@ test('npm run migrate applies, then says the database is up to date, and fails p
   assert.is(down.code, 1);
   assert.match(down.stderr, /^cannot migrate: /);
   assert.not.match(down.stderr, /\n\s+at /, 'no stack trace');
+  await sql.end();
+});
+
+test('MIGRATE_ON_START=false: a broker refuses a database that lacks a migration, and starts on a migrated one', async () => {
+  const sql = await emptyDatabase();
+  const [{ d }] = (await sql`select current_database() as d`) as unknown as [{ d: string }];
+  const env = await testEnv({ DATABASE_URL: withDatabase((await harness()).databaseUrl, d), MIGRATE_ON_START: 'false' });
+  const config = loadConfig(env);
+  assert.equal(await pendingMigrations(sql), ALL);
+  try {
+    const ctx = await createContext(config, { migrate: 'check' });
+    await ctx.close();
+    assert.unreachable('started on an unmigrated database');
+  } catch (err) {
+    assert.match((err as Error).message, /lacks migrations 00001_init\.sql.*run the migrate step first/);
+  }
+  assert.equal(await pendingMigrations(sql), ALL, 'nothing was applied');
+  await migrate(sql);
+  assert.equal(await pendingMigrations(sql), []);
+  const ctx = await createContext(config, { migrate: 'check' });
+  await ctx.close();
   await sql.end();
 });
 

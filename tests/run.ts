@@ -1,6 +1,8 @@
 // The test runner: uvu's own runner over tests/**/*.test.ts, then the shared PostgreSQL and R2
 // emulator are stopped (uvu has no global teardown) and the plain "N passed, N failed" line is
 // printed for CI. `npm test -- <pattern>` runs only the files whose path matches.
+// `--scale` runs tests/scale/*.scale.ts instead (npm run test:scale): they need Debian's pgbouncer and
+// redis-server, which `npm test` never does.
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,10 +10,14 @@ import { quietAwsSdkNodeWarning } from '../src/config.js';
 import { stopHarness } from './helpers/harness.js';
 
 quietAwsSdkNodeWarning();
-const dir = path.dirname(fileURLToPath(import.meta.url));
-const pattern = process.argv[2] ? new RegExp(process.argv[2]) : null;
+const args = process.argv.slice(2);
+const scale = args[0] === '--scale';
+if (scale) args.shift();
+const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), scale ? 'scale' : '');
+const suffix = scale ? '.scale.ts' : '.test.ts';
+const pattern = args[0] ? new RegExp(args[0]) : null;
 const files = (await readdir(dir, { recursive: true }))
-  .filter((f) => f.endsWith('.test.ts') && !f.includes('node_modules'))
+  .filter((f) => f.endsWith(suffix) && !f.includes('node_modules'))
   .filter((f) => pattern === null || pattern.test(f))
   .sort();
 if (files.length === 0) {

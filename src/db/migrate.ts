@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Sql } from './sql.js';
+import { transaction, type Sql } from './sql.js';
 
 /** sql/ at the package root: two levels up from src/db, three from the build's dist/src/db. */
 export function findSqlDir(moduleUrl: string | URL): string {
@@ -51,7 +51,7 @@ export async function readMigrations(dir = SQL_DIR): Promise<MigrationFile[]> {
 export async function migrate(sql: Sql, dir = SQL_DIR): Promise<{ applied: string[] }> {
   const files = await readMigrations(dir);
   const applied: string[] = [];
-  await sql.begin(async (tx) => {
+  await transaction(sql, async (tx) => {
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     await tx`
       create table if not exists schema_migrations (
@@ -75,4 +75,17 @@ export async function migrate(sql: Sql, dir = SQL_DIR): Promise<{ applied: strin
     }
   });
   return { applied };
+}
+
+/**
+ * For a broker that does not migrate at start (MIGRATE_ON_START=false): the migrations of this
+ * build that the database lacks. Newer ones the database has are fine (a rolling release runs the
+ * old build against the new schema for a while), so only missing ones are returned.
+ */
+export async function pendingMigrations(sql: Sql, dir = SQL_DIR): Promise<string[]> {
+  const files = await readMigrations(dir);
+  const [table] = await sql<{ t: string | null }[]>`select to_regclass('schema_migrations')::text as t`;
+  if (!table?.t) return files.map((f) => f.name);
+  const done = new Set((await sql<{ id: number }[]>`select id from schema_migrations`).map((r) => r.id));
+  return files.filter((f) => !done.has(f.id)).map((f) => f.name);
 }

@@ -2,14 +2,27 @@
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql<Record<string, never>>;
-/** A transaction-scoped sql, or the pool itself: query functions accept either. */
-export type Tx = postgres.TransactionSql<Record<string, never>> | Sql;
+/** The connection of one transaction (see transaction()). */
+export type TxSql = postgres.ReservedSql<Record<string, never>>;
+/** A transaction's connection, or the pool itself: query functions accept either. */
+export type Tx = postgres.TransactionSql<Record<string, never>> | TxSql | Sql;
 
-export function createSql(url: string, options: { max?: number; applicationName?: string } = {}): Sql {
+export interface SqlOptions {
+  max?: number;
+  applicationName?: string;
+  /**
+   * Named prepared statements (postgres.js's default). Off behind PgBouncer in transaction mode
+   * before 1.21: a statement prepared on one server connection is unknown on the next.
+   */
+  prepare?: boolean;
+}
+
+export function createSql(url: string, options: SqlOptions = {}): Sql {
   return postgres(url, {
     max: options.max ?? 10,
     idle_timeout: 30,
     connect_timeout: 5,
+    prepare: options.prepare ?? true,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'mls-blob-broker' },
     // int8 columns (sizes, counts) fit in a double far beyond R2's 5 TiB object limit.
@@ -17,6 +30,44 @@ export function createSql(url: string, options: { max?: number; applicationName?
       bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },
     },
   }) as unknown as Sql;
+}
+
+/** PostgreSQL ended a transaction we asked to commit with a rollback: nothing of it was written. */
+export class TransactionRolledBack extends Error {
+  readonly code = 'TRANSACTION_ROLLED_BACK';
+  constructor() {
+    super('COMMIT was answered with ROLLBACK: the transaction had failed, nothing was written');
+    this.name = 'TransactionRolledBack';
+  }
+}
+
+/**
+ * Runs `fn` in one transaction on a connection of its own, and resolves only when PostgreSQL
+ * answers the COMMIT with COMMIT. Use this, never `sql.begin`: a transaction in which any statement
+ * failed is ended by COMMIT without an error — PostgreSQL answers "ROLLBACK" — and postgres.js's
+ * begin() resolves as if it had committed. Behind PgBouncer in transaction mode with prepared
+ * statements that is exactly what happened (the COMMIT's own prepared statement was unknown to the
+ * server connection, postgres.js re-prepared it inside the now failed transaction, and the retry
+ * "succeeded" as a rollback): acknowledged writes were lost that way.
+ */
+export async function transaction<T>(sql: Sql, fn: (tx: TxSql) => Promise<T>): Promise<T> {
+  const tx = await sql.reserve();
+  try {
+    // Simple protocol: no prepared statement of ours stands between us and the transaction's end.
+    await tx`begin`.simple();
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (err) {
+      await tx`rollback`.simple().catch(() => {});
+      throw err;
+    }
+    const done = await tx`commit`.simple();
+    if (done.command !== 'COMMIT') throw new TransactionRolledBack();
+    return result;
+  } finally {
+    tx.release();
+  }
 }
 
 /** True for errors that mean "the database cannot be reached", as opposed to a bad query. */

@@ -2,6 +2,7 @@
 import type { AppContext } from '../context.js';
 import { addMembers, isMember, listMembers, lockConvo, removeMembers, removeMembersExcept } from '../db/convos.js';
 import type { Caller } from '../auth.js';
+import { transaction } from '../db/sql.js';
 import { forbidden, notFound } from '../errors.js';
 
 function requireService(caller: Caller): void {
@@ -11,7 +12,7 @@ function requireService(caller: Caller): void {
 export async function replaceMembers(app: AppContext, caller: Caller, convoId: string, members: string[]) {
   requireService(caller);
   const now = app.clock.now();
-  const list = await app.sql.begin(async (tx) => {
+  const list = await transaction(app.sql, async (tx) => {
     await lockConvo(tx, convoId);
     await removeMembersExcept(tx, convoId, members);
     await addMembers(tx, convoId, members, now);
@@ -23,7 +24,7 @@ export async function replaceMembers(app: AppContext, caller: Caller, convoId: s
 export async function changeMembers(app: AppContext, caller: Caller, convoId: string, change: { add?: string[]; remove?: string[] }) {
   requireService(caller);
   const now = app.clock.now();
-  const list = await app.sql.begin(async (tx) => {
+  const list = await transaction(app.sql, async (tx) => {
     await lockConvo(tx, convoId);
     await removeMembers(tx, convoId, change.remove ?? []);
     await addMembers(tx, convoId, change.add ?? [], now);

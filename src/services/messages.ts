@@ -12,7 +12,7 @@ import {
   pendingPage,
   type MessageRow,
 } from '../db/messages.js';
-import type { Tx } from '../db/sql.js';
+import { transaction, type Tx } from '../db/sql.js';
 import { finishUpload, getUpload, getUploadForUpdate, type UploadRow } from '../db/uploads.js';
 import { conflict, forbidden, invalidField, invalidRequest, notFound, uploadExpired, uploadIncomplete, uploadMismatch } from '../errors.js';
 import { messageDeletableAfter } from '../lifecycle.js';
@@ -166,7 +166,7 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     return commitMessage(app, caller, input);
   }
 
-  const outcome = await app.sql.begin(async (tx) => {
+  const outcome = await transaction(app.sql, async (tx) => {
     const locked = await getUploadForUpdate(tx, u.messageId);
     if (locked === null) throw notFound('upload');
     if (locked.state === 'committed') return 'replay' as const;
@@ -263,13 +263,13 @@ export async function blobUrl(app: AppContext, caller: Caller, id: string): Prom
 }
 
 export async function ackOne(app: AppContext, caller: Caller, id: string): Promise<void> {
-  const acked = await app.sql.begin((tx) => ackMessages(tx, caller.did, [id], app.clock.now()));
+  const acked = await transaction(app.sql, (tx) => ackMessages(tx, caller.did, [id], app.clock.now()));
   if (acked.length === 0) throw notFound('message');
   app.metrics.acks.inc();
 }
 
 export async function ackMany(app: AppContext, caller: Caller, ids: string[]) {
-  const acked = new Set(await app.sql.begin((tx) => ackMessages(tx, caller.did, ids, app.clock.now())));
+  const acked = new Set(await transaction(app.sql, (tx) => ackMessages(tx, caller.did, ids, app.clock.now())));
   app.metrics.acks.inc(acked.size);
   return { acked: ids.filter((id) => acked.has(id)), not_found: ids.filter((id) => !acked.has(id)) };
 }

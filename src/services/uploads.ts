@@ -3,6 +3,7 @@
 import type { Caller } from '../auth.js';
 import type { AppContext } from '../context.js';
 import { isMember } from '../db/convos.js';
+import { transaction } from '../db/sql.js';
 import {
   closeUrls,
   countPendingUploads,
@@ -118,7 +119,7 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
     urlsValidUntil: new Date(now.getTime() + expiresIn * 1000),
   };
   try {
-    await app.sql.begin(async (tx) => {
+    await transaction(app.sql, async (tx) => {
       await lockSenderQuota(tx, caller.did);
       if ((await countPendingUploads(tx, caller.did, now)) >= config.maxPendingUploads) throw tooManyPending(config.maxPendingUploads);
       await insertUpload(tx, row);
