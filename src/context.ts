@@ -38,6 +38,8 @@ export interface ContextOptions {
   poolSize?: number;
   /** Process-wide default metrics (event loop, memory): for the server only. */
   defaultMetrics?: boolean;
+  /** Sees every statement sent to PostgreSQL (the round-trip budget tests count them). */
+  onQuery?: (statement: string) => void;
 }
 
 export async function createContext(config: Readonly<Config>, options: ContextOptions = {}): Promise<AppContext> {
@@ -47,7 +49,7 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
   let store: BlobStore | undefined;
   try {
     const auth = await createTokenVerifier(config.jwt, config.serviceDids);
-    sql = createSql(dev.databaseUrl, { max: options.poolSize ?? 10, prepare: config.databasePrepare });
+    sql = createSql(dev.databaseUrl, { max: options.poolSize ?? 10, prepare: config.databasePrepare, onQuery: options.onQuery });
     store = new BlobStore({ ...config.store, endpoint: dev.storeEndpoint });
     const mode = options.migrate ?? true;
     if (mode === true) {

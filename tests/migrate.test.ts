@@ -11,7 +11,7 @@ import { freshDatabase, harness, testEnv, withDatabase } from './helpers/harness
 import { runScript } from './helpers/processes.js';
 
 const test = suite('migrations');
-const ALL = ['00001_init.sql', '00002_url_expiry_and_convo_index.sql'];
+const ALL = ['00001_init.sql', '00002_url_expiry_and_convo_index.sql', '00003_one_statement_routes.sql'];
 let dir: string;
 
 async function emptyDatabase(): Promise<Sql> {

@@ -31,27 +31,50 @@ function toMessage(r: Record<string, unknown>): MessageRow {
   };
 }
 
-/** The message row and all recipient rows, with one multi-row insert for the recipients. */
-export async function insertMessageWithRecipients(sql: Tx, m: Omit<MessageRow, 'fullyAckedAt'>, recipients: readonly string[]): Promise<void> {
-  await sql`
-    insert into messages (id, convo_id, sender_did, blob_key, size, md5, sha256, metadata, commit_digest, created_at)
-    values (${m.id}, ${m.convoId}, ${m.senderDid}, ${m.blobKey}, ${m.size}, ${m.md5}, ${m.sha256},
-            ${m.metadata === null ? null : sql.json(m.metadata as never)}, ${m.commitDigest}, ${m.createdAt})`;
-  // One statement and one array parameter, whatever the count: a parameter per row would hit the
+export type CommitStatus =
+  | 'created'
+  | 'replay'
+  | 'rejected'
+  | 'expired'
+  | 'not_found'
+  | 'sender_not_member'
+  | 'recipient_not_member'
+  | 'no_recipients'
+  | 'too_many_recipients';
+
+export interface CommitArgs {
+  messageId: string;
+  commitDigest: string;
+  metadata: Record<string, unknown> | null;
+  /** null: every member of the conversation but the sender. */
+  recipients: readonly string[] | null;
+  enforceMembership: boolean;
+  maxRecipients: number;
+  now: Date;
+}
+
+/**
+ * The commit's transaction as one statement (sql/00003 `commit_message`): locks the upload row,
+ * checks its state and (enforced) membership under the conversation's shared lock, then writes the
+ * message row, every recipient row and the upload's state. Only 'created' writes anything.
+ */
+export async function commitMessageRows(sql: Tx, c: CommitArgs): Promise<{ status: CommitStatus; recipientCount: number }> {
+  // One array parameter for the recipients whatever their count: a parameter per row would hit the
   // protocol's 65,535-parameter limit at 32k recipients.
-  await sql`
-    insert into message_recipients (message_id, recipient_did)
-    select ${m.id}::uuid, unnest(${sql.array([...recipients])}::text[])`;
+  const [row] = await sql<{ status: CommitStatus; recipient_count: number }[]>`
+    select status, recipient_count from commit_message(
+      ${c.messageId}, ${c.commitDigest}, ${c.metadata === null ? null : sql.json(c.metadata as never)},
+      ${c.recipients === null ? null : sql.array([...c.recipients])}, ${c.enforceMembership},
+      ${c.maxRecipients}, ${c.now})`;
+  return { status: row!.status, recipientCount: row!.recipient_count };
 }
 
-export async function getMessage(sql: Tx, id: string): Promise<MessageRow | null> {
-  const [row] = await sql`select * from messages where id = ${id}`;
-  return row ? toMessage(row) : null;
-}
-
-export async function countRecipients(sql: Tx, id: string): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from message_recipients where message_id = ${id}`;
-  return row?.n ?? 0;
+/** A committed message with its recipient count, for a replayed commit's answer. */
+export async function getMessageWithRecipientCount(sql: Tx, id: string): Promise<{ message: MessageRow; recipientCount: number } | null> {
+  const [row] = await sql`
+    select m.*, (select count(*)::int from message_recipients r where r.message_id = m.id) as recipient_count
+    from messages m where m.id = ${id}`;
+  return row ? { message: toMessage(row), recipientCount: row.recipient_count as number } : null;
 }
 
 /** The message when `did` is its sender or one of its recipients; null otherwise (or absent). */
@@ -103,26 +126,12 @@ export async function pendingPage(
 }
 
 /**
- * Marks deliveries for one recipient and stamps messages whose every recipient has now acked.
- * Returns the ids the caller is a recipient of (newly or already acked). The message rows are
- * locked first, in id order, so two recipients acking at once cannot both miss the last ack.
+ * Marks deliveries for one recipient and stamps messages whose every recipient has now acked, in one
+ * statement (sql/00003 `ack_messages`: the message rows are locked first, in id order, so two
+ * recipients acking at once cannot both miss the last ack). Returns the ids the caller is a
+ * recipient of (newly or already acked).
  */
 export async function ackMessages(sql: Tx, recipientDid: string, ids: readonly string[], at: Date): Promise<string[]> {
-  const mine = await sql<{ id: string }[]>`
-    select m.id from messages m
-    where m.id = any(${sql.array([...ids])}::uuid[])
-      and exists (select 1 from message_recipients r where r.message_id = m.id and r.recipient_did = ${recipientDid})
-    order by m.id
-    for update of m`;
-  const found = mine.map((r) => r.id);
-  if (found.length === 0) return [];
-  await sql`
-    update message_recipients set delivered = true, delivered_at = ${at}
-    where message_id = any(${sql.array(found)}::uuid[]) and recipient_did = ${recipientDid} and not delivered`;
-  await sql`
-    update messages m set fully_acked_at = ${at}
-    where m.id = any(${sql.array(found)}::uuid[])
-      and m.fully_acked_at is null
-      and not exists (select 1 from message_recipients r where r.message_id = m.id and not r.delivered)`;
-  return found;
+  const rows = await sql<{ id: string }[]>`select id from ack_messages(${recipientDid}, ${sql.array([...ids])}::uuid[], ${at}) as id`;
+  return rows.map((r) => r.id);
 }

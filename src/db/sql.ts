@@ -15,15 +15,19 @@ export interface SqlOptions {
    * before 1.21: a statement prepared on one server connection is unknown on the next.
    */
   prepare?: boolean;
+  /** Called with each statement's text as it is sent (tests count round trips with it). */
+  onQuery?: (statement: string) => void;
 }
 
 export function createSql(url: string, options: SqlOptions = {}): Sql {
+  const onQuery = options.onQuery;
   return postgres(url, {
     max: options.max ?? 10,
     idle_timeout: 30,
     connect_timeout: 5,
     prepare: options.prepare ?? true,
     onnotice: () => {},
+    ...(onQuery ? { debug: (_connection: number, statement: string) => onQuery(statement) } : {}),
     connection: { application_name: options.applicationName ?? 'mls-blob-broker' },
     // int8 columns (sizes, counts) fit in a double far beyond R2's 5 TiB object limit.
     types: {

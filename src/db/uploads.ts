@@ -42,29 +42,46 @@ function toUpload(r: Record<string, unknown>): UploadRow {
 }
 
 /**
- * What counts against a sender's pending cap: pending uploads still inside their window, and
- * finished uncommitted ones whose URLs still work (an aborted upload's URL could otherwise be used
- * again and again, each time storing bytes nobody counts).
+ * What counts against a sender's pending cap (sql/00003 `open_uploads`): pending uploads still
+ * inside their window, and finished uncommitted ones whose URLs still work (an aborted upload's URL
+ * could otherwise be used again and again, each time storing bytes nobody counts).
  */
 export async function countPendingUploads(sql: Tx, senderDid: string, now: Date): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`
-    select
-      (select count(*) from uploads
-        where sender_did = ${senderDid} and state = 'pending' and commit_deadline > ${now})
-      + (select count(*) from uploads
-        where sender_did = ${senderDid} and state in ('aborted', 'expired', 'rejected') and urls_valid_until > ${now})
-      as n`;
+  const [row] = await sql<{ n: number }[]>`select open_uploads(${senderDid}, ${now}, null) as n`;
   return Number(row?.n ?? 0);
 }
 
-export async function insertUpload(sql: Tx, u: Omit<UploadRow, 'state'>): Promise<void> {
-  await sql`
-    insert into uploads (message_id, sender_did, convo_id, blob_key, size, md5, sha256, content_type,
-                         multipart_upload_id, part_size, state, created_at, commit_deadline, updated_at,
-                         urls_valid_until)
-    values (${u.messageId}, ${u.senderDid}, ${u.convoId}, ${u.blobKey}, ${u.size}, ${u.md5}, ${u.sha256},
-            ${u.contentType}, ${u.multipartUploadId}, ${u.partSize}, 'pending', ${u.createdAt},
-            ${u.commitDeadline}, ${u.createdAt}, ${u.urlsValidUntil})`;
+export interface ReserveRules {
+  enforceMembership: boolean;
+  maxPending: number;
+}
+
+export type ReserveOutcome = 'created' | 'forbidden' | 'rate_limited';
+
+/**
+ * The whole reservation in one statement (sql/00003 `reserve_upload`): membership, the sender's
+ * cap under the sender's advisory lock, and the insert. A refusal writes nothing.
+ */
+export async function reserveUploadRow(sql: Tx, u: Omit<UploadRow, 'state'>, rules: ReserveRules): Promise<ReserveOutcome> {
+  const [row] = await sql<{ outcome: ReserveOutcome }[]>`
+    select reserve_upload(${u.messageId}, ${u.senderDid}, ${u.convoId}, ${u.blobKey}, ${u.size}, ${u.md5},
+                          ${u.sha256}, ${u.contentType}, ${u.multipartUploadId}, ${u.partSize}, ${u.createdAt},
+                          ${u.commitDeadline}, ${u.urlsValidUntil}, ${rules.enforceMembership},
+                          ${rules.maxPending}) as outcome`;
+  return row!.outcome;
+}
+
+/**
+ * What `reserveUploadRow` would answer now, without the lock or the insert: multipart
+ * reservations ask first, before they create a multipart upload in the store.
+ */
+export async function reservationAllowed(sql: Tx, senderDid: string, convoId: string, now: Date, rules: ReserveRules): Promise<ReserveOutcome> {
+  const [row] = await sql<{ member: boolean; open: number }[]>`
+    select (not ${rules.enforceMembership}::boolean
+            or exists (select 1 from convo_members where convo_id = ${convoId} and member_did = ${senderDid})) as member,
+           open_uploads(${senderDid}, ${now}, ${rules.maxPending}) as open`;
+  if (!row!.member) return 'forbidden';
+  return Number(row!.open) >= rules.maxPending ? 'rate_limited' : 'created';
 }
 
 export async function getUpload(sql: Tx, messageId: string): Promise<UploadRow | null> {
@@ -72,10 +89,36 @@ export async function getUpload(sql: Tx, messageId: string): Promise<UploadRow |
   return row ? toUpload(row) : null;
 }
 
-/** Locks the row for the rest of the transaction (commit, abort and expiry serialise on it). */
-export async function getUploadForUpdate(sql: Tx, messageId: string): Promise<UploadRow | null> {
-  const [row] = await sql`select * from uploads where message_id = ${messageId} for update`;
-  return row ? toUpload(row) : null;
+export interface CommitCandidate {
+  upload: UploadRow;
+  /** Under enforced membership: is the uploader a member now (always true when not enforced). */
+  senderIsMember: boolean;
+  /** Under enforced membership: is any of the given recipients not a member now. */
+  hasOutsiders: boolean;
+}
+
+/**
+ * The upload a commit is about, with the membership answers the commit would get now: one
+ * statement before the HEAD, so a refused commit fails early. The commit itself asks again under
+ * the conversation's lock.
+ */
+export async function getUploadForCommit(
+  sql: Tx,
+  messageId: string,
+  check: { enforceMembership: boolean; recipients: readonly string[] | null },
+): Promise<CommitCandidate | null> {
+  const enforce = check.enforceMembership;
+  const recipients = check.recipients === null ? null : sql.array([...check.recipients]);
+  const [row] = await sql`
+    select u.*,
+      (not ${enforce}::boolean
+       or exists (select 1 from convo_members m where m.convo_id = u.convo_id and m.member_did = u.sender_did)) as sender_is_member,
+      (${enforce}::boolean and exists (
+         select 1 from unnest(${recipients}::text[]) d
+         where not exists (select 1 from convo_members m where m.convo_id = u.convo_id and m.member_did = d))) as has_outsiders
+    from uploads u where u.message_id = ${messageId}`;
+  if (!row) return null;
+  return { upload: toUpload(row), senderIsMember: row.sender_is_member as boolean, hasOutsiders: row.has_outsiders as boolean };
 }
 
 /** Moves a pending upload to a final state; false when it was no longer pending. */
@@ -85,11 +128,6 @@ export async function finishUpload(sql: Tx, messageId: string, state: Exclude<Up
     where message_id = ${messageId} and state = 'pending'
     returning message_id`;
   return rows.length === 1;
-}
-
-/** Serialises one sender's reservations within a transaction, so the pending cap is exact. */
-export async function lockSenderQuota(sql: Tx, senderDid: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtextextended(${'quota:' + senderDid}, 0))`;
 }
 
 /**

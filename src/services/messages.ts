@@ -1,22 +1,19 @@
-// Commit (HEAD, then one transaction), pending pages, fetch and acknowledgement.
+// Commit (HEAD, then one statement), pending pages, fetch and acknowledgement.
 import { createHash } from 'node:crypto';
 import type { Caller } from '../auth.js';
 import type { AppContext } from '../context.js';
-import { isMember, listMembers, lockConvoShared, nonMembers } from '../db/convos.js';
 import {
   ackMessages,
-  countRecipients,
-  getMessage,
+  commitMessageRows,
   getMessageVisibleTo,
-  insertMessageWithRecipients,
+  getMessageWithRecipientCount,
   pendingPage,
   type MessageRow,
 } from '../db/messages.js';
-import { transaction, type Tx } from '../db/sql.js';
-import { finishUpload, getUpload, getUploadForUpdate, type UploadRow } from '../db/uploads.js';
+import { finishUpload, getUpload, getUploadForCommit } from '../db/uploads.js';
 import { conflict, forbidden, invalidField, invalidRequest, notFound, uploadExpired, uploadIncomplete, uploadMismatch } from '../errors.js';
 import { messageDeletableAfter } from '../lifecycle.js';
-import { discardBytes, visibleUpload } from './uploads.js';
+import { discardBytes } from './uploads.js';
 
 export interface CommitInput {
   message_id: string;
@@ -72,7 +69,7 @@ function commitDigest(input: CommitInput): string {
   return createHash('sha256').update(canonical({ recipients, metadata })).digest('base64');
 }
 
-function answer(m: MessageRow, recipientCount: number): CommitAnswer {
+function answer(m: Pick<MessageRow, 'id' | 'convoId' | 'senderDid' | 'blobKey' | 'size' | 'createdAt'>, recipientCount: number): CommitAnswer {
   return {
     message_id: m.id,
     convo_id: m.convoId,
@@ -85,56 +82,47 @@ function answer(m: MessageRow, recipientCount: number): CommitAnswer {
 }
 
 async function replay(app: AppContext, id: string, digest: string): Promise<CommitAnswer> {
-  const m = await getMessage(app.sql, id);
-  if (m === null) throw uploadExpired(); // committed, then removed by retention
-  if (m.commitDigest !== digest) throw conflict('This message was already committed with other recipients or metadata.');
-  return answer(m, await countRecipients(app.sql, id));
+  const found = await getMessageWithRecipientCount(app.sql, id);
+  if (found === null) throw uploadExpired(); // committed, then removed by retention
+  if (found.message.commitDigest !== digest) throw conflict('This message was already committed with other recipients or metadata.');
+  return answer(found.message, found.recipientCount);
 }
 
-/**
- * The recipient rows to write. Under MEMBERSHIP=enforce the sender must still be a member and so
- * must every recipient; run once before the HEAD (fail early) and again inside the commit
- * transaction under the conversation's shared lock, so a membership change cannot slip between.
- */
-async function resolveRecipients(app: AppContext, sql: Tx, u: UploadRow, input: CommitInput): Promise<string[]> {
-  const enforce = app.config.membership === 'enforce';
-  if (enforce && !(await isMember(sql, u.convoId, u.senderDid))) {
-    throw forbidden('The sender is not a member of this conversation.');
-  }
-  let recipients: string[];
-  if (input.recipients !== undefined) {
-    recipients = input.recipients;
-    // One answer whatever the mix: a caller learns nothing about who else is a member.
-    if (enforce && (await nonMembers(sql, u.convoId, recipients)).length > 0) {
-      throw forbidden('Every recipient must be a member of this conversation.');
-    }
-  } else {
-    if (!enforce) {
-      throw invalidField('body', '/recipients', 'is required', 'body/recipients is required when membership is not enforced.');
-    }
-    recipients = (await listMembers(sql, u.convoId)).filter((d) => d !== u.senderDid);
-    if (recipients.length === 0) throw invalidRequest('The conversation has no other members to deliver to.');
-  }
-  if (recipients.length > app.config.maxRecipients) {
-    const max = app.config.maxRecipients;
-    throw invalidField('body', '/recipients', `must have at most ${max} items`, `At most ${max} recipients per message.`);
-  }
-  return recipients;
-}
+const senderNotMember = () => forbidden('The sender is not a member of this conversation.');
+// One answer whatever the mix: a caller learns nothing about who else is a member.
+const recipientNotMember = () => forbidden('Every recipient must be a member of this conversation.');
+const noRecipients = () => invalidRequest('The conversation has no other members to deliver to.');
+const tooManyRecipients = (max: number) =>
+  invalidField('body', '/recipients', `must have at most ${max} items`, `At most ${max} recipients per message.`);
 
-/**
- * Invariants 1–3: the object is HEADed (size, and MD5 for single PUTs) before anything is
- * written; then the message row, every recipient row and the upload's state change happen in
- * one transaction that holds the upload row's lock, so concurrent commits yield one row set.
- */
-export async function commitMessage(app: AppContext, caller: Caller, input: CommitInput): Promise<{ created: boolean; body: CommitAnswer }> {
+/** What the request alone decides, before any round trip. */
+function checkCommitInput(app: AppContext, input: CommitInput): void {
   if (input.metadata !== undefined && depthOf(input.metadata) > MAX_METADATA_DEPTH) {
     throw invalidField('body', '/metadata', `nests deeper than ${MAX_METADATA_DEPTH} levels`, `body/metadata may nest at most ${MAX_METADATA_DEPTH} levels deep.`);
   }
   if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata)) > MAX_METADATA_BYTES) {
     throw invalidField('body', '/metadata', `exceeds ${MAX_METADATA_BYTES} bytes`, `body/metadata must serialize to at most ${MAX_METADATA_BYTES} bytes.`);
   }
-  const u = await visibleUpload(app, caller, input.message_id, { serviceMay: true });
+  if (input.recipients === undefined && app.config.membership !== 'enforce') {
+    throw invalidField('body', '/recipients', 'is required', 'body/recipients is required when membership is not enforced.');
+  }
+  if (input.recipients !== undefined && input.recipients.length > app.config.maxRecipients) throw tooManyRecipients(app.config.maxRecipients);
+}
+
+/**
+ * Invariants 1–3: the object is HEADed (size, and MD5 for single PUTs) before anything is
+ * written; then the message row, every recipient row and the upload's state change happen in one
+ * statement that holds the upload row's lock, so concurrent commits yield one row set. Round
+ * trips: the upload row with the membership answers (fail early), the HEAD, the commit statement.
+ */
+export async function commitMessage(app: AppContext, caller: Caller, input: CommitInput): Promise<{ created: boolean; body: CommitAnswer }> {
+  checkCommitInput(app, input);
+  const enforceMembership = app.config.membership === 'enforce';
+  const recipients = input.recipients ?? null;
+  const found = await getUploadForCommit(app.sql, input.message_id, { enforceMembership, recipients });
+  // Uploads a caller may see: its own, or any for a service. Anything else is "not found".
+  if (found === null || (found.upload.senderDid !== caller.did && !caller.isService)) throw notFound('upload');
+  const u = found.upload;
   const digest = commitDigest(input);
   if (u.state === 'committed') return { created: false, body: await replay(app, u.messageId, digest) };
   if (u.state === 'rejected') throw uploadMismatch();
@@ -142,7 +130,8 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     app.metrics.commitRejected.inc({ reason: 'expired' });
     throw uploadExpired();
   }
-  await resolveRecipients(app, app.sql, u, input);
+  if (!found.senderIsMember) throw senderNotMember();
+  if (found.hasOutsiders) throw recipientNotMember();
 
   const head = await app.store.head(u.blobKey);
   if (head === null) {
@@ -166,34 +155,39 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     return commitMessage(app, caller, input);
   }
 
-  const outcome = await transaction(app.sql, async (tx) => {
-    const locked = await getUploadForUpdate(tx, u.messageId);
-    if (locked === null) throw notFound('upload');
-    if (locked.state === 'committed') return 'replay' as const;
-    if (locked.state === 'rejected') throw uploadMismatch();
-    const now = app.clock.now();
-    if (locked.state !== 'pending' || now > locked.commitDeadline) throw uploadExpired();
-    if (app.config.membership === 'enforce') await lockConvoShared(tx, u.convoId);
-    const recipients = await resolveRecipients(app, tx, u, input);
-    const row = {
-      id: u.messageId,
-      convoId: u.convoId,
-      senderDid: u.senderDid,
-      blobKey: u.blobKey,
-      size: u.size,
-      md5: u.md5,
-      sha256: u.sha256,
-      metadata: input.metadata ?? null,
-      commitDigest: digest,
-      createdAt: now,
-    };
-    await insertMessageWithRecipients(tx, row, recipients);
-    await finishUpload(tx, u.messageId, 'committed', now);
-    return answer({ ...row, fullyAckedAt: null }, recipients.length);
+  const now = app.clock.now();
+  const { status, recipientCount } = await commitMessageRows(app.sql, {
+    messageId: u.messageId,
+    commitDigest: digest,
+    metadata: input.metadata ?? null,
+    recipients,
+    enforceMembership,
+    maxRecipients: app.config.maxRecipients,
+    now,
   });
-  if (outcome === 'replay') return { created: false, body: await replay(app, u.messageId, digest) };
+  switch (status) {
+    case 'created':
+      break;
+    case 'replay':
+      return { created: false, body: await replay(app, u.messageId, digest) };
+    case 'rejected':
+      throw uploadMismatch();
+    case 'expired':
+      throw uploadExpired();
+    case 'not_found':
+      throw notFound('upload');
+    case 'sender_not_member':
+      throw senderNotMember();
+    case 'recipient_not_member':
+      throw recipientNotMember();
+    case 'no_recipients':
+      throw noRecipients();
+    case 'too_many_recipients':
+      throw tooManyRecipients(app.config.maxRecipients);
+  }
   app.metrics.messagesCommitted.inc();
-  return { created: true, body: outcome };
+  const message = { id: u.messageId, convoId: u.convoId, senderDid: u.senderDid, blobKey: u.blobKey, size: u.size, createdAt: now };
+  return { created: true, body: answer(message, recipientCount) };
 }
 
 /** Cursors are opaque to clients: a versioned wrapper around the last message id of a page. */
@@ -263,13 +257,13 @@ export async function blobUrl(app: AppContext, caller: Caller, id: string): Prom
 }
 
 export async function ackOne(app: AppContext, caller: Caller, id: string): Promise<void> {
-  const acked = await transaction(app.sql, (tx) => ackMessages(tx, caller.did, [id], app.clock.now()));
+  const acked = await ackMessages(app.sql, caller.did, [id], app.clock.now());
   if (acked.length === 0) throw notFound('message');
   app.metrics.acks.inc();
 }
 
 export async function ackMany(app: AppContext, caller: Caller, ids: string[]) {
-  const acked = new Set(await transaction(app.sql, (tx) => ackMessages(tx, caller.did, ids, app.clock.now())));
+  const acked = new Set(await ackMessages(app.sql, caller.did, ids, app.clock.now()));
   app.metrics.acks.inc(acked.size);
   return { acked: ids.filter((id) => acked.has(id)), not_found: ids.filter((id) => !acked.has(id)) };
 }

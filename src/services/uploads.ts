@@ -2,17 +2,15 @@
 // No Koa and no SQL text here; the store is called only outside transactions.
 import type { Caller } from '../auth.js';
 import type { AppContext } from '../context.js';
-import { isMember } from '../db/convos.js';
-import { transaction } from '../db/sql.js';
 import {
   closeUrls,
-  countPendingUploads,
   extendUrls,
   finishUpload,
   getUpload,
-  insertUpload,
-  lockSenderQuota,
   markCleaned,
+  reservationAllowed,
+  reserveUploadRow,
+  type ReserveOutcome,
   type UploadRow,
 } from '../db/uploads.js';
 import { conflict, forbidden, invalidField, invalidRequest, notFound, payloadTooLarge, rateLimited, uploadExpired } from '../errors.js';
@@ -89,12 +87,11 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
   if (!multipart && input.md5 === undefined) {
     throw invalidField('body', '/md5', 'is required for a single PUT', 'body/md5 is required for uploads of up to multipart_threshold_bytes.');
   }
-  if (config.membership === 'enforce' && !(await isMember(app.sql, input.convo_id, caller.did))) {
-    throw forbidden('You are not a member of this conversation.');
-  }
-  // Cheap early refusal before any store call; the authoritative check is inside the transaction.
   const now = app.clock.now();
-  if ((await countPendingUploads(app.sql, caller.did, now)) >= config.maxPendingUploads) throw tooManyPending(config.maxPendingUploads);
+  const rules = { enforceMembership: config.membership === 'enforce', maxPending: config.maxPendingUploads };
+  // A multipart upload is created in the store before its row: ask first, so a refused caller costs
+  // the store nothing. The answer that counts is the reservation's own, under the sender's lock.
+  if (multipart) refuse(await reservationAllowed(app.sql, caller.did, input.convo_id, now, rules), config.maxPendingUploads);
 
   const messageId = uuidv7(now);
   const blobKey = blobKeyFor(messageId, now);
@@ -118,16 +115,14 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
     commitDeadline,
     urlsValidUntil: new Date(now.getTime() + expiresIn * 1000),
   };
+  let outcome: ReserveOutcome | undefined;
   try {
-    await transaction(app.sql, async (tx) => {
-      await lockSenderQuota(tx, caller.did);
-      if ((await countPendingUploads(tx, caller.did, now)) >= config.maxPendingUploads) throw tooManyPending(config.maxPendingUploads);
-      await insertUpload(tx, row);
-    });
-  } catch (err) {
-    if (multipartUploadId !== null) await app.store.abortMultipart(blobKey, multipartUploadId).catch(() => {});
-    throw err;
+    outcome = await reserveUploadRow(app.sql, row, rules);
+  } finally {
+    // A refused or failed reservation leaves no multipart upload behind.
+    if (outcome !== 'created' && multipartUploadId !== null) await app.store.abortMultipart(blobKey, multipartUploadId).catch(() => {});
   }
+  refuse(outcome, config.maxPendingUploads);
   app.metrics.uploadsReserved.inc({ kind: multipart ? 'multipart' : 'single' });
   const { expiresAt, upload } = await instructions(app, row, now, expiresIn, null);
   return {
@@ -142,6 +137,12 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
 
 /** Seconds to wait at the pending-upload cap: about the time an upload takes to finish. */
 const PENDING_CAP_RETRY_SECONDS = 30;
+
+/** Maps a refused reservation to its error; 'created' passes. */
+function refuse(outcome: ReserveOutcome, maxPending: number): void {
+  if (outcome === 'forbidden') throw forbidden('You are not a member of this conversation.');
+  if (outcome === 'rate_limited') throw tooManyPending(maxPending);
+}
 
 const tooManyPending = (max: number) =>
   rateLimited(`You have ${max} uploads open: commit one, or abort one and wait for its upload URL to expire.`, PENDING_CAP_RETRY_SECONDS);

@@ -104,6 +104,8 @@ export function freshBucket(): string {
 export interface TestEnvOptions {
   env?: Record<string, string>;
   clock?: Clock;
+  /** Sees every statement the broker sends to PostgreSQL. */
+  onQuery?: (statement: string) => void;
 }
 
 /** The environment a suite's broker is configured from. */
@@ -158,7 +160,7 @@ export async function startTestApp(options: TestEnvOptions = {}): Promise<TestAp
   const env = await testEnv(options.env);
   const config = loadConfig(env);
   const clock = (options.clock as ManualClock | undefined) ?? new ManualClock(Date.now());
-  const ctx = await createContext(config, { clock, log: createLogger(config.logLevel), migrate: false, poolSize: 8 });
+  const ctx = await createContext(config, { clock, log: createLogger(config.logLevel), migrate: false, poolSize: 8, onQuery: options.onQuery });
   const server: Server = createApp(ctx).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const addr = server.address();
