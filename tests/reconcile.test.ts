@@ -7,10 +7,10 @@ import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AppContext } from '../src/context.js';
-import { tryReconcileLock } from '../src/db/reconcile.js';
+import { tryLease } from '../src/db/leases.js';
 import { createSql, type Sql } from '../src/db/sql.js';
 import { blobKeyFor } from '../src/ids.js';
-import { reconcile, SKIPPED_LOCKED } from '../src/jobs/reconcile.js';
+import { LEASE_TTL_SECONDS, RECONCILE_LEASE, reconcile, SKIPPED_LOCKED } from '../src/jobs/reconcile.js';
 import { LOCK_LOST } from '../src/jobs/reconcile-pass.js';
 import type { ReconcileReport } from '../src/jobs/reconcile-report.js';
 import { ACK_GRACE_MS, EXPIRY_MARGIN_MS } from '../src/lifecycle.js';
@@ -411,8 +411,9 @@ test('DeleteObjects batches hold at most 1000 keys and rows go in bounded batche
   assert.is((await ctx.sql<{ n: number }[]>`select count(*)::int as n from messages`)[0]!.n, 0);
 });
 
-test('a pass whose lock connection dies stops at the next batch, and the process survives', async () => {
-  // Slow listing, so the pass is still running when its lock session is terminated.
+test('a pass whose lease expired and was taken over stops at the next batch, and the process survives', async () => {
+  // Slow listing, so the pass is still running when its lease is taken from it (as if this
+  // process had stalled past the lease's lifetime and another instance had started a pass).
   const store = Object.create(ctx.store) as typeof ctx.store;
   store.list = async (args) => {
     await new Promise((r) => setTimeout(r, 300));
@@ -420,22 +421,23 @@ test('a pass whose lock connection dies stops at the next batch, and the process
   };
   const running = reconcile({ ...ctx, store }, { now: new Date(T) });
   await new Promise((r) => setTimeout(r, 200));
-  const killed = await ctx.sql`
-    select pg_terminate_backend(pid) as ok from pg_stat_activity
-    where application_name = 'mls-blob-broker-reconcile-lock' and datname = current_database()`;
-  assert.is(killed.length, 1, 'the lock has its own session');
+  const taken = await ctx.sql`update job_leases set holder = 'another instance' where name = ${RECONCILE_LEASE} returning name`;
+  assert.is(taken.length, 1, 'the pass holds the lease in a row');
   const r = await running;
   assert.is(r.complete, false);
   assert.ok(r.errors.some((e) => e.category === 'lock' && e.message === LOCK_LOST), JSON.stringify(r.errors));
-  // The lock is free again: the next pass runs and finishes.
+  assert.is((await ctx.sql`select holder from job_leases`)[0]?.holder, 'another instance', 'the pass never deletes a lease that is not its own');
+  // The other holder's lease runs out (it crashed): the next pass takes it over and finishes.
+  await ctx.sql`update job_leases set expires_at = now() - interval '1 second'`;
   const next = await pass(T);
   assert.is(next.skipped, null);
   assert.is(next.complete, true);
+  assert.is((await ctx.sql`select count(*)::int as n from job_leases`)[0]!.n, 0, 'released at the end');
 });
 
-test('a concurrent pass returns at once saying another pass holds the lock', async () => {
+test('a concurrent pass returns at once saying another pass holds the lease', async () => {
   const u = await upload(T - 3 * HOUR, { object: true });
-  const lock = await tryReconcileLock(ctx.databaseUrl);
+  const lock = await tryLease(ctx.sql, RECONCILE_LEASE, LEASE_TTL_SECONDS);
   assert.ok(lock);
   try {
     const t0 = Date.now();

@@ -1,10 +1,7 @@
 // Queries of the reconciliation pass. Every one is a single bounded statement: the pass never
 // holds a transaction open while it talks to the bucket (STYLE.md 7).
-import postgres from 'postgres';
 import type { Tx } from './sql.js';
 
-/** Any fixed number, distinct from the migration lock: one reconciler at a time across processes. */
-const RECONCILE_LOCK = 7_243_100_002;
 
 /** An uncommitted reservation whose bytes (object or multipart upload) must be removed. */
 export interface UploadToClean {
@@ -32,65 +29,6 @@ export interface KeyedMessage {
 
 /** A position in a listing ordered by (timestamp, id); null starts from the beginning. */
 export type Cursor = { at: Date; id: string } | null;
-
-export interface ReconcileLock {
-  /**
-   * Whether the lock is still ours. A session lock dies with its connection (a failover, a
-   * terminated backend, a network timeout) without telling anyone; the client reconnects to a new
-   * backend, so "still ours" means "still the backend that took it".
-   */
-  held(): Promise<boolean>;
-  release(): Promise<void>;
-}
-
-/**
- * Takes the session-level advisory lock on a client of its own: one connection that never idles
- * out or recycles (the pool's would, and with it the lock). Returns null when another pass holds it.
- * Session locks need a session: behind a transaction-pooling PgBouncer, point DATABASE_URL at
- * PostgreSQL itself (or a session pool).
- */
-export async function tryReconcileLock(databaseUrl: string): Promise<ReconcileLock | null> {
-  const conn = postgres(databaseUrl, {
-    max: 1,
-    idle_timeout: 0,
-    max_lifetime: 0,
-    connect_timeout: 5,
-    onnotice: () => {},
-    connection: { application_name: 'mls-blob-broker-reconcile-lock' },
-  });
-  const end = () => conn.end({ timeout: 1 }).catch(() => {});
-  let pid: number;
-  try {
-    const [row] = await conn<{ ok: boolean; pid: number }[]>`select pg_try_advisory_lock(${RECONCILE_LOCK}) as ok, pg_backend_pid() as pid`;
-    if (!row?.ok) {
-      await end();
-      return null;
-    }
-    pid = row.pid;
-  } catch (err) {
-    await end();
-    throw err;
-  }
-  return {
-    async held() {
-      try {
-        const [row] = await conn<{ pid: number }[]>`select pg_backend_pid() as pid`;
-        return row?.pid === pid;
-      } catch {
-        return false;
-      }
-    },
-    async release() {
-      try {
-        await conn`select pg_advisory_unlock(${RECONCILE_LOCK})`;
-      } catch {
-        // the connection is gone, and the lock with it
-      } finally {
-        await end();
-      }
-    },
-  };
-}
 
 const toClean = (r: Record<string, unknown>): UploadToClean => ({
   messageId: r.message_id as string,

@@ -2,7 +2,7 @@
 import type { AppContext } from '../context.js';
 import type { Progress, ReconcileReport } from './reconcile-report.js';
 
-export const LOCK_LOST = 'lost the reconcile lock (its connection ended); stopped, the next pass resumes';
+export const LOCK_LOST = 'lost the reconcile lease (it expired, and another pass may hold it); stopped, the next pass resumes';
 
 /** One pass in flight: the context, the clock reading and what it has done so far. */
 export interface Pass {
@@ -15,16 +15,16 @@ export interface Pass {
   report: ReconcileReport;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
-  /** Whether this pass still holds the reconcile lock. */
+  /** Whether this pass still holds the reconcile lease (renews it). */
   lockHeld: () => Promise<boolean>;
   /** Set once the pass must stop (shutdown, or the lock was lost). */
   halted?: boolean;
 }
 
 /**
- * Checked before every batch: the scheduler may be stopping, and the lock may have died with its
- * connection — then another pass may already be running, and this one stops where it is (every
- * step is resumable, so the next pass finishes the job).
+ * Checked before every batch: the scheduler may be stopping, and the lease may have expired (this
+ * process stalled, or could not reach the database) — then another pass may already be running,
+ * and this one stops where it is (every step is resumable, so the next pass finishes the job).
  */
 export async function proceed(p: Pass): Promise<boolean> {
   if (p.halted) return false;
@@ -33,7 +33,7 @@ export async function proceed(p: Pass): Promise<boolean> {
   } else if (!(await p.lockHeld())) {
     p.halted = true;
     p.report.errors.push({ category: 'lock', message: LOCK_LOST });
-    p.app.log.error('the reconcile lock was lost with its connection; this pass stops, the next one resumes');
+    p.app.log.error('the reconcile lease was lost; this pass stops, the next one resumes');
   }
   if (p.halted) p.report.complete = false;
   return !p.halted;

@@ -13,12 +13,11 @@ import {
   listUncleanedUploads,
   markUploadsCleaned,
   pruneFinishedUploads,
-  tryReconcileLock,
-  type ReconcileLock,
   type Cursor,
   type MessageToDelete,
   type UploadToClean,
 } from '../db/reconcile.js';
+import { tryLease, type Lease } from '../db/leases.js';
 import { cutoffs } from '../lifecycle.js';
 import { proceed, type Pass } from './reconcile-pass.js';
 import { add, describe, emptyReport, type Category, type Progress, type ReconcileReport } from './reconcile-report.js';
@@ -28,7 +27,10 @@ import { scanBucket } from './reconcile-scan.js';
 export const BATCH = 500;
 /** Default cap on items one category handles per pass; the next pass continues. */
 export const DEFAULT_LIMIT = 10_000;
-export const SKIPPED_LOCKED = 'another pass holds the lock';
+export const SKIPPED_LOCKED = 'another pass holds the lease';
+/** The reconcile lease's lifetime; renewed every third of it while the pass runs. */
+export const LEASE_TTL_SECONDS = 60;
+export const RECONCILE_LEASE = 'reconcile';
 
 export interface ReconcileOptions {
   /** The clock reading to work from; default app.clock.now(). */
@@ -65,9 +67,9 @@ export async function reconcile(app: AppContext, options: ReconcileOptions = {})
     onProgress: options.onProgress,
   };
 
-  let lock: ReconcileLock | null;
+  let lock: Lease | null;
   try {
-    lock = await tryReconcileLock(app.databaseUrl);
+    lock = await tryLease(app.sql, RECONCILE_LEASE, LEASE_TTL_SECONDS);
   } catch (err) {
     app.metrics.reconcileRuns.inc({ outcome: 'error' });
     throw err;

@@ -1,4 +1,4 @@
-// Runs reconcile on RECONCILE_CRON. Every broker instance may schedule it: the advisory lock inside
+// Runs reconcile on RECONCILE_CRON. Every broker instance may schedule it: the lease inside
 // the pass lets one run and the others skip, and noOverlap keeps one instance from stacking passes.
 import cron, { type ScheduledTask } from 'node-cron';
 import type { AppContext } from '../context.js';

@@ -3,7 +3,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../../src/config.js';
-import { migrateDatabase } from '../../src/context.js';
+import { createContext, migrateDatabase } from '../../src/context.js';
+import { reconcile, SKIPPED_LOCKED } from '../../src/jobs/reconcile.js';
+import { createLogger } from '../../src/log.js';
 import { createSql, type Sql } from '../../src/db/sql.js';
 import { bytes, md5b64, putBytes, setMembers, sha256b64 } from '../helpers/flow.js';
 import { harness, startTestApp, testEnv, withDatabase, type TestApp } from '../helpers/harness.js';
@@ -133,6 +135,45 @@ test('migrations apply through PgBouncer, twice at once, each file once', async 
   const [{ n }] = (await direct`select count(*)::int as n from schema_migrations`) as unknown as [{ n: number }];
   assert.is(n, applied.length);
   await direct.end();
+});
+
+test('two reconcile passes at once through PgBouncer: one runs, the other skips, and what is due goes once', async () => {
+  const { app, direct } = await behindPgBouncer({ DATABASE_PREPARE: 'false' });
+  const other = await createContext(app.config, { migrate: false, log: createLogger('silent'), clock: app.clock });
+  try {
+    await setMembers(app, 'c', [alice, bob]);
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const data = bytes(100);
+      const r = await app.call('POST', '/api/v1/uploads', { as: alice, body: { convo_id: 'c', size: 100, md5: md5b64(data) } });
+      assert.is(await putBytes(r.body.upload, data), 200);
+      ids.push(r.body.message_id);
+    }
+    // Each pass's store calls are slowed down so that the two passes surely overlap.
+    const slow = (store: typeof other.store) => {
+      const s = Object.create(store) as typeof store;
+      s.deleteMany = async (keys) => (await new Promise((r) => setTimeout(r, 500)), store.deleteMany(keys));
+      return s;
+    };
+    const later = new Date(Date.now() + 2 * 3600_000);
+    const [a, b] = await Promise.all([
+      reconcile({ ...app.ctx, store: slow(app.ctx.store) }, { now: later }),
+      reconcile({ ...other, store: slow(other.store) }, { now: later }),
+    ]);
+    assert.equal([a.skipped, b.skipped].filter((x) => x !== null), [SKIPPED_LOCKED], 'exactly one pass ran');
+    const ran = a.skipped === null ? a : b;
+    assert.is(ran.expiredUploads.count, 6);
+    assert.is(ran.cleanedUploads.count, 6);
+    assert.equal(ran.errors, []);
+    const rows = await direct`select state, cleaned_at is not null as cleaned from uploads`;
+    assert.ok(rows.every((r) => r.state === 'expired' && r.cleaned === true));
+    for (const id of ids) assert.is(await app.ctx.store.head((await direct`select blob_key from uploads where message_id = ${id}`)[0]!.blob_key), null);
+    assert.is((await direct`select count(*)::int as n from job_leases`)[0]!.n, 0, 'the lease was released');
+  } finally {
+    await other.close();
+    await app.close();
+    await direct.end();
+  }
 });
 
 test.run();
