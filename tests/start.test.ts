@@ -107,7 +107,8 @@ test('SIGTERM lets an in-flight request finish before the process exits', async 
 });
 
 test('npm run reconcile joins a running npm start: same embedded database and bucket', async () => {
-  const s = await start(dataDir);
+  // No scheduled pass: one falling on a ten-minute tick would hold the lease and the CLI's would skip.
+  const s = await start(dataDir, { RECONCILE_CRON: 'off' });
   try {
     const { DEV_JWT_SECRET, DEV_SERVICE_DID } = await import('../src/config.js');
     const { mintToken, did } = await import('./helpers/tokens.js');
