@@ -112,7 +112,9 @@ test('a pass whose lease expired and was taken over stops at the next batch, and
     return fx.app.store.list(args);
   };
   const running = reconcile({ ...fx.app, store }, { now: new Date(fx.T) });
-  await new Promise((r) => setTimeout(r, 200));
+  // Taken once the pass holds it (a fixed wait would race the pass's start on a busy machine).
+  const held = async () => (await fx.app.sql`select 1 from job_leases where name = ${RECONCILE_LEASE}`).length > 0;
+  for (let tries = 0; !(await held()) && tries < 200; tries++) await new Promise((r) => setTimeout(r, 50));
   const taken = await fx.app.sql`update job_leases set holder = 'another instance' where name = ${RECONCILE_LEASE} returning name`;
   assert.is(taken.length, 1, 'the pass holds the lease in a row');
   const r = await running;
