@@ -7,18 +7,19 @@ import { backoff, retryable, sleep, storeGet, Transport } from './http.js';
 import { md5 } from './md5.js';
 import { toSource } from './source.js';
 import { Upload } from './upload.js';
+import type { Body, BrokerClientOptions, UploadOptions } from './types.js';
 import type {
+  AckRequest,
   AckResult,
-  Body,
-  BrokerClientOptions,
   CommittedMessage,
   FreshUrls,
   Limits,
   MessageInfo,
   PendingPage,
+  PendingQuery,
   UploadInfo,
-  UploadOptions,
-} from './types.js';
+  UrlsRequest,
+} from './wire.js';
 
 /** API.md: POST /messages/ack takes at most 500 ids. */
 const ACK_BATCH = 500;
@@ -76,7 +77,7 @@ export class BrokerClient {
 
   async pending(options: { limit?: number; cursor?: string | null; convoId?: string; signal?: AbortSignal } = {}): Promise<PendingPage> {
     const { body } = await this.transport.api<PendingPage>('GET', '/api/v1/messages/pending', {
-      query: { limit: options.limit, cursor: options.cursor ?? undefined, convo_id: options.convoId },
+      query: { limit: options.limit, cursor: options.cursor ?? undefined, convo_id: options.convoId } satisfies PendingQuery,
       signal: options.signal,
     });
     return body;
@@ -132,7 +133,7 @@ export class BrokerClient {
     const out: AckResult = { acked: [], not_found: [] };
     for (let i = 0; i < ids.length; i += ACK_BATCH) {
       const { body } = await this.transport.api<AckResult>('POST', '/api/v1/messages/ack', {
-        body: { message_ids: ids.slice(i, i + ACK_BATCH) },
+        body: { message_ids: ids.slice(i, i + ACK_BATCH) } satisfies AckRequest,
         signal,
       });
       out.acked.push(...body.acked);
@@ -152,7 +153,7 @@ export class BrokerClient {
 
   /** Fresh presigned URLs for a pending upload (all of a single PUT, or the given parts). */
   async uploadUrls(messageId: string, partNumbers?: number[], signal?: AbortSignal): Promise<FreshUrls> {
-    const body = partNumbers ? { part_numbers: partNumbers } : {};
+    const body: UrlsRequest = partNumbers ? { part_numbers: partNumbers } : {};
     return (await this.transport.api<FreshUrls>('POST', `/api/v1/uploads/${enc(messageId)}/urls`, { body, signal })).body;
   }
 }

@@ -4,3 +4,4 @@ export { BrokerClientError, BrokerError, IntegrityError, NetworkError, ResumeErr
 export { Md5, md5 } from './md5.js';
 export { toBase64, sha256Base64 } from './encoding.js';
 export type * from './types.js';
+export type * from './wire.js';

@@ -1,90 +1,5 @@
-// Wire shapes of API.md (snake_case, as on the wire) and the client's own option types.
-
-export interface PresignedPart {
-  part_number: number;
-  url: string;
-  headers: Record<string, string>;
-}
-
-export type UploadInstructions =
-  | { method: 'PUT'; url: string; headers: Record<string, string> }
-  | { method: 'MULTIPART'; part_size: number; part_count: number; parts: PresignedPart[] };
-
-export interface Reservation {
-  message_id: string;
-  blob_key: string;
-  state: string;
-  commit_deadline: string;
-  expires_at: string;
-  upload: UploadInstructions;
-}
-
-export interface FreshUrls {
-  expires_at: string;
-  upload: UploadInstructions;
-}
-
-export type UploadStatus = 'pending' | 'committed' | 'aborted' | 'expired' | 'rejected';
-
-export interface UploadInfo {
-  message_id: string;
-  state: UploadStatus;
-  size: number;
-  convo_id: string;
-  commit_deadline: string;
-}
-
-export interface CommittedMessage {
-  message_id: string;
-  convo_id: string;
-  sender_did: string;
-  blob_key: string;
-  size: number;
-  created_at: string;
-  recipient_count: number;
-}
-
-export interface PendingMessage {
-  message_id: string;
-  convo_id: string;
-  sender_did: string;
-  size: number;
-  created_at: string;
-}
-
-export interface PendingPage {
-  messages: PendingMessage[];
-  cursor: string | null;
-}
-
-export interface MessageInfo {
-  message_id: string;
-  convo_id: string;
-  sender_did: string;
-  size: number;
-  md5: string | null;
-  sha256: string | null;
-  created_at: string;
-  metadata: Record<string, unknown> | null;
-  download: { url: string; expires_at: string };
-}
-
-export interface AckResult {
-  acked: string[];
-  not_found: string[];
-}
-
-export interface Limits {
-  max_message_bytes: number;
-  multipart_threshold_bytes: number;
-  part_size_bytes: number;
-  max_recipients: number;
-  upload_url_ttl_seconds: number;
-  download_url_ttl_seconds: number;
-  commit_window_seconds: number;
-  max_pending_uploads: number;
-  pending_uploads: number;
-}
+// The client's own types: upload state and options. The wire shapes are in wire.ts.
+import type { ContentType } from './wire.js';
 
 /**
  * Where an upload stands, as plain JSON: persist it (localStorage, a file) and pass it back as
@@ -121,7 +36,7 @@ export interface UploadOptions {
   recipients?: string[];
   metadata?: Record<string, unknown>;
   /** Default application/octet-stream; the broker stores no type a browser would render. */
-  contentType?: 'application/octet-stream' | 'message/mls';
+  contentType?: ContentType;
   onProgress?: (p: Progress) => void;
   /** Called after every change worth saving; save the state to resume after a crash. */
   onState?: (state: UploadState) => void;

@@ -3,7 +3,8 @@
 import { BrokerClientError, BrokerError, NetworkError, ResumeError, StoreError } from './errors.js';
 import { backoff, retryable, sleep, storeError, storePut, type Transport } from './http.js';
 import { md5Of, sha256Of, type Source } from './source.js';
-import type { CommittedMessage, FreshUrls, Limits, Progress, Reservation, UploadInfo, UploadOptions, UploadState } from './types.js';
+import type { Progress, UploadOptions, UploadState } from './types.js';
+import type { CommitRequest, CommittedMessage, CompleteRequest, FreshUrls, Limits, Reservation, ReserveRequest, UploadInfo, UrlsRequest } from './wire.js';
 
 export interface UploadEnv {
   transport: Transport;
@@ -71,7 +72,7 @@ export class Upload {
     // md5 is only read for single PUTs (API.md), and hashing a large Blob in JS is not free.
     const md5 = source.size <= limits.multipart_threshold_bytes ? await md5Of(source, signal) : undefined;
     const { body: r } = await this.env.transport.api<Reservation>('POST', '/api/v1/uploads', {
-      body: { convo_id: this.convoId, size: source.size, md5, sha256, content_type: options.contentType },
+      body: { convo_id: this.convoId, size: source.size, md5, sha256, content_type: options.contentType } satisfies ReserveRequest,
       signal,
     });
     const multipart = r.upload.method === 'MULTIPART' ? r.upload : null;
@@ -121,7 +122,7 @@ export class Upload {
 
   private async freshUrls(partNumbers: number[] | undefined, signal?: AbortSignal): Promise<void> {
     const { body } = await this.env.transport.api<FreshUrls>('POST', `/api/v1/uploads/${enc(this.state.message_id)}/urls`, {
-      body: partNumbers ? { part_numbers: partNumbers } : {},
+      body: (partNumbers ? { part_numbers: partNumbers } : {}) satisfies UrlsRequest,
       signal,
     });
     this.takeUrls(body.upload);
@@ -267,7 +268,7 @@ export class Upload {
   private async complete(): Promise<void> {
     const parts = [...this.state.parts].sort((a, b) => a.part_number - b.part_number);
     await this.env.transport.api('POST', `/api/v1/uploads/${enc(this.state.message_id)}/complete`, {
-      body: { parts },
+      body: { parts } satisfies CompleteRequest,
       signal: this.options.signal,
     });
   }
@@ -278,7 +279,7 @@ export class Upload {
     for (let attempt = 0; ; attempt++) {
       try {
         const { body } = await this.env.transport.api<CommittedMessage>('POST', '/api/v1/messages', {
-          body: { message_id: this.state.message_id, recipients, metadata },
+          body: { message_id: this.state.message_id, recipients, metadata } satisfies CommitRequest,
           signal,
         });
         return body;

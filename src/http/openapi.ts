@@ -1,7 +1,7 @@
 // OpenAPI 3.1 from the route declarations: the schemas that validate are the schemas documented.
 import type { RouteDef, Schema } from './route.js';
 
-const ERROR_SCHEMA: Schema = {
+const ERROR_SCHEMA = {
   type: 'object',
   required: ['error', 'message'],
   properties: { error: { type: 'string' }, message: { type: 'string' }, details: {} },

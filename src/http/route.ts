@@ -1,7 +1,9 @@
 // A route is a declaration: method, path, auth, the JSON schemas of its input, and a handler
-// that receives typed input and returns a reply. The same declarations feed /openapi.json, so
-// the documentation cannot drift from what is validated.
+// that receives typed input and returns a reply. The handler's input types are inferred from the
+// schemas that validate it, and the same declarations feed /openapi.json, so neither the types
+// nor the documentation can drift from what is validated.
 import type Router from '@koa/router';
+import type { Static, TSchema } from '@sinclair/typebox';
 import type { Context } from 'koa';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
@@ -11,7 +13,7 @@ import { invalidField, invalidRequest, type FieldProblem } from '../errors.js';
 import { bearerToken } from './auth.js';
 import { RateLimiter } from './rate-limit.js';
 
-export type Schema = Record<string, unknown>;
+export type Schema = TSchema;
 
 export interface Reply {
   status: number;
@@ -29,7 +31,12 @@ export interface RouteInput<B, Q, P> {
   params: P;
 }
 
-export interface RouteDef<B = unknown, Q = unknown, P = unknown> {
+/** A route's schema for one input, if it takes that input. */
+type MaybeSchema = TSchema | undefined;
+/** What a handler receives for an input: the schema's static type, or nothing when there is none. */
+type Input<S extends MaybeSchema> = S extends TSchema ? Static<S> : Record<string, never>;
+
+export interface RouteDef<B extends MaybeSchema = MaybeSchema, Q extends MaybeSchema = MaybeSchema, P extends MaybeSchema = MaybeSchema> {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Koa-router syntax: /api/v1/uploads/:message_id */
   path: string;
@@ -37,16 +44,19 @@ export interface RouteDef<B = unknown, Q = unknown, P = unknown> {
   tag: string;
   /** false: no Authorization needed (operations routes). */
   auth: boolean;
-  params?: Schema;
-  query?: Schema;
-  body?: Schema;
+  params?: P;
+  query?: Q;
+  body?: B;
   /** Status → description and, when JSON, its schema. */
   responses: Record<number, { description: string; schema?: Schema }>;
-  handle(input: RouteInput<B, Q, P>, ctx: Context): Promise<Reply>;
+  // A method, so that a route with specific schemas is still a RouteDef of the list.
+  handle(input: RouteInput<Input<B>, Input<Q>, Input<P>>, ctx: Context): Promise<Reply>;
 }
 
-export const defineRoute = <B = undefined, Q = Record<string, never>, P = Record<string, never>>(r: RouteDef<B, Q, P>) =>
-  r as unknown as RouteDef;
+/** Infers the handler's input types from the schemas given. */
+export const defineRoute = <B extends MaybeSchema = undefined, Q extends MaybeSchema = undefined, P extends MaybeSchema = undefined>(
+  r: RouteDef<B, Q, P>,
+): RouteDef => r;
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv, formats: string[]) => Ajv;
 // Bodies are JSON and must match exactly; params and queries arrive as strings and are coerced.

@@ -1,8 +1,17 @@
-import { did, object } from './common.js';
+import { Type } from '@sinclair/typebox';
+import type { ChangeMembersRequest, Members, ReplaceMembersRequest } from '../client/wire.js';
+import { did, object, string, type Assert, type Same } from './common.js';
 
 const MAX_MEMBERS = 10_000;
-const members = { type: 'array', maxItems: MAX_MEMBERS, uniqueItems: true, items: did };
+const members = Type.Array(did, { maxItems: MAX_MEMBERS, uniqueItems: true });
 
-export const replaceMembersBody = object({ members }, ['members']);
-export const changeMembersBody = { ...object({ add: members, remove: members }), minProperties: 1 };
-export const membersResponse = object({ convo_id: { type: 'string' }, members: { type: 'array', items: did } }, ['convo_id', 'members']);
+export const replaceMembersBody = object({ members });
+export const changeMembersBody = object({ add: Type.Optional(members), remove: Type.Optional(members) }, { minProperties: 1 });
+export const membersResponse = object({ convo_id: string, members: Type.Array(did) });
+
+// The type checker holds these schemas to the wire contract.
+type Checks = [
+  Assert<Same<typeof replaceMembersBody, ReplaceMembersRequest>>,
+  Assert<Same<typeof changeMembersBody, ChangeMembersRequest>>,
+  Assert<Same<typeof membersResponse, Members>>,
+];

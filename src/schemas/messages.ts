@@ -1,63 +1,70 @@
-import { convoId, did, object, time, uuid } from './common.js';
+import { Type } from '@sinclair/typebox';
+import {
+  PENDING_PAGE_DEFAULT,
+  PENDING_PAGE_MAX,
+  type AckRequest,
+  type AckResult,
+  type CommitRequest,
+  type CommittedMessage,
+  type MessageInfo,
+  type PendingPage,
+  type PendingQuery,
+} from '../client/wire.js';
+import { anyObject, convoId, did, integer, nullable, object, string, time, uuid, type Assert, type Same } from './common.js';
 
 /** The recipient cap is a configuration value, so this schema is built per app. */
 export const commitBody = (maxRecipients: number) =>
-  object(
-    {
-      message_id: uuid,
-      recipients: { type: 'array', minItems: 1, maxItems: maxRecipients, uniqueItems: true, items: did },
-      metadata: { type: 'object' },
-    },
-    ['message_id'],
-  );
-
-export const commitResponse = object(
-  {
+  object({
     message_id: uuid,
-    convo_id: { type: 'string' },
-    sender_did: { type: 'string' },
-    blob_key: { type: 'string' },
-    size: { type: 'integer' },
-    created_at: time,
-    recipient_count: { type: 'integer' },
-  },
-  ['message_id', 'convo_id', 'sender_did', 'blob_key', 'size', 'created_at', 'recipient_count'],
-);
+    recipients: Type.Optional(Type.Array(did, { minItems: 1, maxItems: maxRecipients, uniqueItems: true })),
+    metadata: Type.Optional(anyObject),
+  });
 
-export const pendingQuery = object({
-  limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
-  cursor: { type: 'string', minLength: 1, maxLength: 200 },
-  convo_id: convoId,
+export const commitResponse = object({
+  message_id: uuid,
+  convo_id: string,
+  sender_did: string,
+  blob_key: string,
+  size: integer,
+  created_at: time,
+  recipient_count: integer,
 });
 
-export const pendingResponse = object(
-  {
-    messages: {
-      type: 'array',
-      items: object({ message_id: uuid, convo_id: { type: 'string' }, sender_did: did, size: { type: 'integer' }, created_at: time }),
-    },
-    cursor: { type: ['string', 'null'] },
-  },
-  ['messages', 'cursor'],
-);
+export const pendingQuery = object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PENDING_PAGE_MAX, default: PENDING_PAGE_DEFAULT })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  convo_id: Type.Optional(convoId),
+});
+
+export const pendingResponse = object({
+  messages: Type.Array(object({ message_id: uuid, convo_id: string, sender_did: did, size: integer, created_at: time })),
+  cursor: nullable(string),
+});
 
 export const messageResponse = object({
   message_id: uuid,
-  convo_id: { type: 'string' },
+  convo_id: string,
   sender_did: did,
-  size: { type: 'integer' },
-  md5: { type: ['string', 'null'] },
-  sha256: { type: ['string', 'null'] },
+  size: integer,
+  md5: nullable(string),
+  sha256: nullable(string),
   created_at: time,
-  metadata: { type: ['object', 'null'] },
-  download: object({ url: { type: 'string' }, expires_at: time }, ['url', 'expires_at']),
+  metadata: Type.Unsafe<Record<string, unknown> | null>({ type: ['object', 'null'] }),
+  download: object({ url: string, expires_at: time }),
 });
 
-export const ackManyBody = object(
-  { message_ids: { type: 'array', minItems: 1, maxItems: 500, uniqueItems: true, items: uuid } },
-  ['message_ids'],
-);
-export const ackManyResponse = object(
-  { acked: { type: 'array', items: uuid }, not_found: { type: 'array', items: uuid } },
-  ['acked', 'not_found'],
-);
+export const ackManyBody = object({
+  message_ids: Type.Array(uuid, { minItems: 1, maxItems: 500, uniqueItems: true }),
+});
+export const ackManyResponse = object({ acked: Type.Array(uuid), not_found: Type.Array(uuid) });
+
+// The type checker holds these schemas to the wire contract.
+type Checks = [
+  Assert<Same<ReturnType<typeof commitBody>, CommitRequest>>,
+  Assert<Same<typeof commitResponse, CommittedMessage>>,
+  Assert<Same<typeof pendingQuery, PendingQuery>>,
+  Assert<Same<typeof pendingResponse, PendingPage>>,
+  Assert<Same<typeof messageResponse, MessageInfo>>,
+  Assert<Same<typeof ackManyBody, AckRequest>>,
+  Assert<Same<typeof ackManyResponse, AckResult>>,
+];

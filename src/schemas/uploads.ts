@@ -1,66 +1,66 @@
+import { Type } from '@sinclair/typebox';
+import type { CompletedUpload, CompleteRequest, FreshUrls, Reservation, ReserveRequest, UploadInfo, UrlsRequest } from '../client/wire.js';
 import { MAX_ETAG_CHARS, MAX_PARTS } from '../config.js';
-import { convoId, md5, object, sha256, time, uuid } from './common.js';
+import { constant, convoId, integer, md5, object, oneOfValues, sha256, string, stringMap, time, uuid, type Assert, type Same } from './common.js';
 
-export const reserveBody = object(
-  {
-    convo_id: convoId,
-    size: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
-    md5,
-    sha256,
-    // Ciphertext is opaque: a type a browser would render (text/html, image/svg+xml) is never stored.
-    content_type: { enum: ['application/octet-stream', 'message/mls'] },
-  },
-  ['convo_id', 'size'],
-);
-
-export const urlsBody = object({
-  part_numbers: { type: 'array', minItems: 1, maxItems: 100, uniqueItems: true, items: { type: 'integer', minimum: 1, maximum: MAX_PARTS } },
+export const reserveBody = object({
+  convo_id: convoId,
+  size: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+  md5: Type.Optional(md5),
+  sha256: Type.Optional(sha256),
+  // Ciphertext is opaque: a type a browser would render (text/html, image/svg+xml) is never stored.
+  content_type: Type.Optional(oneOfValues(['application/octet-stream', 'message/mls'])),
 });
 
-export const completeBody = object(
-  {
-    parts: {
-      type: 'array',
-      minItems: 1,
-      maxItems: MAX_PARTS,
-      items: object({ part_number: { type: 'integer', minimum: 1, maximum: MAX_PARTS }, etag: { type: 'string', minLength: 1, maxLength: MAX_ETAG_CHARS } }, [
-        'part_number',
-        'etag',
-      ]),
-    },
-  },
-  ['parts'],
-);
+export const urlsBody = object({
+  part_numbers: Type.Optional(
+    Type.Array(Type.Integer({ minimum: 1, maximum: MAX_PARTS }), { minItems: 1, maxItems: 100, uniqueItems: true }),
+  ),
+});
 
-const headers = { type: 'object', additionalProperties: { type: 'string' } };
-const uploadInstructions = {
-  oneOf: [
-    object({ method: { const: 'PUT' }, url: { type: 'string' }, headers }, ['method', 'url', 'headers']),
-    object(
-      {
-        method: { const: 'MULTIPART' },
-        part_size: { type: 'integer' },
-        part_count: { type: 'integer' },
-        parts: { type: 'array', items: object({ part_number: { type: 'integer' }, url: { type: 'string' }, headers }) },
-      },
-      ['method', 'part_size', 'part_count', 'parts'],
-    ),
-  ],
-};
+export const completeBody = object({
+  parts: Type.Array(
+    object({ part_number: Type.Integer({ minimum: 1, maximum: MAX_PARTS }), etag: Type.String({ minLength: 1, maxLength: MAX_ETAG_CHARS }) }),
+    { minItems: 1, maxItems: MAX_PARTS },
+  ),
+});
 
-export const reserveResponse = object(
-  { message_id: uuid, blob_key: { type: 'string' }, state: { const: 'pending' }, commit_deadline: time, expires_at: time, upload: uploadInstructions },
-  ['message_id', 'blob_key', 'state', 'commit_deadline', 'expires_at', 'upload'],
-);
-export const urlsResponse = object({ expires_at: time, upload: uploadInstructions }, ['expires_at', 'upload']);
-export const completeResponse = object({ message_id: uuid, size: { type: 'integer' } }, ['message_id', 'size']);
-export const uploadResponse = object(
-  {
-    message_id: uuid,
-    state: { enum: ['pending', 'committed', 'aborted', 'expired', 'rejected'] },
-    size: { type: 'integer' },
-    convo_id: { type: 'string' },
-    commit_deadline: time,
-  },
-  ['message_id', 'state', 'size', 'convo_id', 'commit_deadline'],
-);
+const putInstructions = object({ method: constant('PUT'), url: string, headers: stringMap });
+const multipartInstructions = object({
+  method: constant('MULTIPART'),
+  part_size: integer,
+  part_count: integer,
+  parts: Type.Array(object({ part_number: integer, url: string, headers: stringMap })),
+});
+const uploadInstructions = Type.Unsafe<(typeof putInstructions)['static'] | (typeof multipartInstructions)['static']>({
+  oneOf: [putInstructions, multipartInstructions],
+});
+
+export const reserveResponse = object({
+  message_id: uuid,
+  blob_key: string,
+  state: constant('pending'),
+  commit_deadline: time,
+  expires_at: time,
+  upload: uploadInstructions,
+});
+export const urlsResponse = object({ expires_at: time, upload: uploadInstructions });
+export const completeResponse = object({ message_id: uuid, size: integer });
+export const uploadResponse = object({
+  message_id: uuid,
+  state: oneOfValues(['pending', 'committed', 'aborted', 'expired', 'rejected']),
+  size: integer,
+  convo_id: string,
+  commit_deadline: time,
+});
+
+// The type checker holds these schemas to the wire contract.
+type Checks = [
+  Assert<Same<typeof reserveBody, ReserveRequest>>,
+  Assert<Same<typeof urlsBody, UrlsRequest>>,
+  Assert<Same<typeof completeBody, CompleteRequest>>,
+  Assert<Same<typeof reserveResponse, Reservation>>,
+  Assert<Same<typeof urlsResponse, FreshUrls>>,
+  Assert<Same<typeof completeResponse, CompletedUpload>>,
+  Assert<Same<typeof uploadResponse, UploadInfo>>,
+];

@@ -1,9 +1,10 @@
 // The broker's limits, and how many uploads the caller holds open against them.
 import type { Caller } from '../auth.js';
+import type { Limits } from '../client/wire.js';
 import type { AppContext } from '../context.js';
 import { countPendingUploads } from '../db/uploads.js';
 
-export async function describeLimits(app: AppContext, caller: Caller) {
+export async function describeLimits(app: AppContext, caller: Caller): Promise<Limits> {
   const c = app.config;
   return {
     max_message_bytes: c.maxMessageBytes,

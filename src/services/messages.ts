@@ -1,6 +1,15 @@
 // Commit (HEAD, then one statement), pending pages, fetch and acknowledgement.
 import { createHash } from 'node:crypto';
 import type { Caller } from '../auth.js';
+import {
+  PENDING_PAGE_DEFAULT,
+  type AckResult,
+  type CommitRequest,
+  type CommittedMessage,
+  type MessageInfo,
+  type PendingPage,
+  type PendingQuery,
+} from '../client/wire.js';
 import type { AppContext } from '../context.js';
 import {
   ackMessages,
@@ -14,22 +23,6 @@ import { finishUpload, getUpload, getUploadForCommit } from '../db/uploads.js';
 import { conflict, forbidden, invalidField, invalidRequest, notFound, uploadExpired, uploadIncomplete, uploadMismatch } from '../errors.js';
 import { messageDeletableAfter } from '../lifecycle.js';
 import { discardBytes } from './uploads.js';
-
-export interface CommitInput {
-  message_id: string;
-  recipients?: string[];
-  metadata?: Record<string, unknown>;
-}
-
-export interface CommitAnswer {
-  message_id: string;
-  convo_id: string;
-  sender_did: string;
-  blob_key: string;
-  size: number;
-  created_at: string;
-  recipient_count: number;
-}
 
 export const MAX_METADATA_BYTES = 4096;
 /** Deeper JSON would overflow the stack of every recursive reader (stringify, canonical form, jsonb). */
@@ -63,13 +56,13 @@ function canonical(value: unknown): string {
  * What a replay must repeat: the recipients as requested (sorted; omitted stays omitted, since the
  * members may have changed since) and the metadata, where an empty object is the same as none.
  */
-function commitDigest(input: CommitInput): string {
+function commitDigest(input: CommitRequest): string {
   const recipients = input.recipients ? [...input.recipients].sort() : null;
   const metadata = input.metadata === undefined || Object.keys(input.metadata).length === 0 ? null : input.metadata;
   return createHash('sha256').update(canonical({ recipients, metadata })).digest('base64');
 }
 
-function answer(m: Pick<MessageRow, 'id' | 'convoId' | 'senderDid' | 'blobKey' | 'size' | 'createdAt'>, recipientCount: number): CommitAnswer {
+function answer(m: Pick<MessageRow, 'id' | 'convoId' | 'senderDid' | 'blobKey' | 'size' | 'createdAt'>, recipientCount: number): CommittedMessage {
   return {
     message_id: m.id,
     convo_id: m.convoId,
@@ -81,7 +74,7 @@ function answer(m: Pick<MessageRow, 'id' | 'convoId' | 'senderDid' | 'blobKey' |
   };
 }
 
-async function replay(app: AppContext, id: string, digest: string): Promise<CommitAnswer> {
+async function replay(app: AppContext, id: string, digest: string): Promise<CommittedMessage> {
   const found = await getMessageWithRecipientCount(app.sql, id);
   if (found === null) throw uploadExpired(); // committed, then removed by retention
   if (found.message.commitDigest !== digest) throw conflict('This message was already committed with other recipients or metadata.');
@@ -96,7 +89,7 @@ const tooManyRecipients = (max: number) =>
   invalidField('body', '/recipients', `must have at most ${max} items`, `At most ${max} recipients per message.`);
 
 /** What the request alone decides, before any round trip. */
-function checkCommitInput(app: AppContext, input: CommitInput): void {
+function checkCommitInput(app: AppContext, input: CommitRequest): void {
   if (input.metadata !== undefined && depthOf(input.metadata) > MAX_METADATA_DEPTH) {
     throw invalidField('body', '/metadata', `nests deeper than ${MAX_METADATA_DEPTH} levels`, `body/metadata may nest at most ${MAX_METADATA_DEPTH} levels deep.`);
   }
@@ -115,7 +108,7 @@ function checkCommitInput(app: AppContext, input: CommitInput): void {
  * statement that holds the upload row's lock, so concurrent commits yield one row set. Round
  * trips: the upload row with the membership answers (fail early), the HEAD, the commit statement.
  */
-export async function commitMessage(app: AppContext, caller: Caller, input: CommitInput): Promise<{ created: boolean; body: CommitAnswer }> {
+export async function commitMessage(app: AppContext, caller: Caller, input: CommitRequest): Promise<{ created: boolean; body: CommittedMessage }> {
   checkCommitInput(app, input);
   const enforceMembership = app.config.membership === 'enforce';
   const recipients = input.recipients ?? null;
@@ -202,10 +195,11 @@ export function decodeCursor(cursor: string): string {
   return m[1]!;
 }
 
-export async function listPending(app: AppContext, caller: Caller, q: { limit: number; cursor?: string; convo_id?: string }) {
+export async function listPending(app: AppContext, caller: Caller, q: PendingQuery): Promise<PendingPage> {
+  const limit = q.limit ?? PENDING_PAGE_DEFAULT;
   const after = q.cursor === undefined ? null : decodeCursor(q.cursor);
-  const rows = await pendingPage(app.sql, { recipientDid: caller.did, after, convoId: q.convo_id ?? null, limit: q.limit + 1 });
-  const page = rows.slice(0, q.limit);
+  const rows = await pendingPage(app.sql, { recipientDid: caller.did, after, convoId: q.convo_id ?? null, limit: limit + 1 });
+  const page = rows.slice(0, limit);
   return {
     messages: page.map((r) => ({
       message_id: r.messageId,
@@ -214,7 +208,7 @@ export async function listPending(app: AppContext, caller: Caller, q: { limit: n
       size: r.size,
       created_at: r.createdAt.toISOString(),
     })),
-    cursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.messageId) : null,
+    cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.messageId) : null,
   };
 }
 
@@ -237,7 +231,7 @@ async function visibleMessage(app: AppContext, caller: Caller, id: string): Prom
   return m;
 }
 
-export async function describeMessage(app: AppContext, caller: Caller, id: string) {
+export async function describeMessage(app: AppContext, caller: Caller, id: string): Promise<MessageInfo> {
   const m = await visibleMessage(app, caller, id);
   return {
     message_id: m.id,
@@ -262,7 +256,7 @@ export async function ackOne(app: AppContext, caller: Caller, id: string): Promi
   app.metrics.acks.inc();
 }
 
-export async function ackMany(app: AppContext, caller: Caller, ids: string[]) {
+export async function ackMany(app: AppContext, caller: Caller, ids: string[]): Promise<AckResult> {
   const acked = new Set(await ackMessages(app.sql, caller.did, ids, app.clock.now()));
   app.metrics.acks.inc(acked.size);
   return { acked: ids.filter((id) => acked.has(id)), not_found: ids.filter((id) => !acked.has(id)) };

@@ -1,6 +1,7 @@
 // Reservations: reserve → presigned PUT (or multipart part URLs) → complete → commit elsewhere.
 // No Koa and no SQL text here; the store is called only outside transactions.
 import type { Caller } from '../auth.js';
+import type { CompletedPart, CompletedUpload, FreshUrls, Reservation, ReserveRequest, UploadInfo, UploadInstructions } from '../client/wire.js';
 import type { AppContext } from '../context.js';
 import {
   closeUrls,
@@ -20,23 +21,6 @@ import { StoreRejected, type PresignedRequest } from '../store/store.js';
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 /** At most this many part URLs in one answer (API.md). */
 export const MAX_PART_URLS = 100;
-
-export interface ReserveInput {
-  convo_id: string;
-  size: number;
-  md5?: string;
-  sha256?: string;
-  content_type?: string;
-}
-
-export type UploadInstructions =
-  | { method: 'PUT'; url: string; headers: Record<string, string> }
-  | {
-      method: 'MULTIPART';
-      part_size: number;
-      part_count: number;
-      parts: { part_number: number; url: string; headers: Record<string, string> }[];
-    };
 
 /** Uploads a caller may see: its own, or any for a service. Anything else is "not found". */
 export async function visibleUpload(app: AppContext, caller: Caller, id: string, opts: { serviceMay: boolean }): Promise<UploadRow> {
@@ -58,10 +42,16 @@ function urlLifetime(app: AppContext, upload: Pick<UploadRow, 'commitDeadline'>,
 }
 
 /** Presigned URL(s) living `expiresIn` seconds; the row's urls_valid_until must already cover them. */
-async function instructions(app: AppContext, u: UploadRow, now: Date, expiresIn: number, partNumbers: readonly number[] | null) {
+async function instructions(
+  app: AppContext,
+  u: UploadRow,
+  now: Date,
+  expiresIn: number,
+  partNumbers: readonly number[] | null,
+): Promise<{ expiresAt: Date; upload: UploadInstructions }> {
   if (u.multipartUploadId === null) {
     const p = await app.store.presignPut({ key: u.blobKey, size: u.size, md5: u.md5!, contentType: u.contentType, now, expiresIn });
-    return { expiresAt: p.expiresAt, upload: { method: 'PUT', url: p.url, headers: p.headers } as UploadInstructions };
+    return { expiresAt: p.expiresAt, upload: { method: 'PUT', url: p.url, headers: p.headers } };
   }
   const count = partCount(u);
   const numbers = partNumbers ?? Array.from({ length: Math.min(MAX_PART_URLS, count) }, (_, i) => i + 1);
@@ -74,11 +64,11 @@ async function instructions(app: AppContext, u: UploadRow, now: Date, expiresIn:
   const expiresAt = new Date(now.getTime() + expiresIn * 1000);
   return {
     expiresAt,
-    upload: { method: 'MULTIPART', part_size: u.partSize!, part_count: count, parts } as UploadInstructions,
+    upload: { method: 'MULTIPART', part_size: u.partSize!, part_count: count, parts },
   };
 }
 
-export async function reserveUpload(app: AppContext, caller: Caller, input: ReserveInput) {
+export async function reserveUpload(app: AppContext, caller: Caller, input: ReserveRequest): Promise<Reservation> {
   const { config } = app;
   if (input.size > config.maxMessageBytes) {
     throw payloadTooLarge(`Messages are limited to ${config.maxMessageBytes} bytes.`);
@@ -128,7 +118,7 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
   return {
     message_id: messageId,
     blob_key: blobKey,
-    state: row.state,
+    state: 'pending',
     commit_deadline: row.commitDeadline.toISOString(),
     expires_at: expiresAt.toISOString(),
     upload,
@@ -152,7 +142,7 @@ function requirePending(u: UploadRow): void {
   if (u.state !== 'pending') throw uploadExpired();
 }
 
-export async function refreshUrls(app: AppContext, caller: Caller, id: string, partNumbers: number[] | undefined) {
+export async function refreshUrls(app: AppContext, caller: Caller, id: string, partNumbers: number[] | undefined): Promise<FreshUrls> {
   const u = await visibleUpload(app, caller, id, { serviceMay: false });
   requirePending(u);
   const now = app.clock.now();
@@ -177,7 +167,7 @@ export async function refreshUrls(app: AppContext, caller: Caller, id: string, p
   return { expires_at: expiresAt.toISOString(), upload };
 }
 
-export async function completeUpload(app: AppContext, caller: Caller, id: string, parts: { part_number: number; etag: string }[]) {
+export async function completeUpload(app: AppContext, caller: Caller, id: string, parts: CompletedPart[]): Promise<CompletedUpload> {
   const u = await visibleUpload(app, caller, id, { serviceMay: false });
   if (u.multipartUploadId === null) {
     throw invalidRequest('Only multipart uploads are completed; commit a single PUT directly.');
@@ -214,7 +204,7 @@ export async function completeUpload(app: AppContext, caller: Caller, id: string
   return { message_id: u.messageId, size: u.size };
 }
 
-export async function describeUpload(app: AppContext, caller: Caller, id: string) {
+export async function describeUpload(app: AppContext, caller: Caller, id: string): Promise<UploadInfo> {
   const u = await visibleUpload(app, caller, id, { serviceMay: true });
   return {
     message_id: u.messageId,

@@ -3,10 +3,9 @@ import { changeMembersBody, membersResponse, replaceMembersBody } from '../../sc
 import { changeMembers, getMembers, replaceMembers } from '../../services/convos.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
-type Convo = { convo_id: string };
 
 export const convoRoutes = (): RouteDef[] => [
-  defineRoute<{ members: string[] }, Record<string, never>, Convo>({
+  defineRoute({
     method: 'PUT',
     path: '/api/v1/convos/:convo_id/members',
     summary: 'Replace the member set (service only)',
@@ -17,7 +16,7 @@ export const convoRoutes = (): RouteDef[] => [
     responses: { 200: { description: 'The members', schema: membersResponse } },
     handle: async ({ app, caller, params, body }) => ({ status: 200, body: await replaceMembers(app, caller, params.convo_id, body.members) }),
   }),
-  defineRoute<{ add?: string[]; remove?: string[] }, Record<string, never>, Convo>({
+  defineRoute({
     method: 'POST',
     path: '/api/v1/convos/:convo_id/members',
     summary: 'Add and remove members (service only)',
@@ -28,7 +27,7 @@ export const convoRoutes = (): RouteDef[] => [
     responses: { 200: { description: 'The members', schema: membersResponse } },
     handle: async ({ app, caller, params, body }) => ({ status: 200, body: await changeMembers(app, caller, params.convo_id, body) }),
   }),
-  defineRoute<undefined, Record<string, never>, Convo>({
+  defineRoute({
     method: 'GET',
     path: '/api/v1/convos/:convo_id/members',
     summary: 'List members (members and services)',

@@ -1,14 +1,13 @@
 import type { Config } from '../../config.js';
 import { messageIdParams } from '../../schemas/common.js';
 import { ackManyBody, ackManyResponse, commitBody, commitResponse, messageResponse, pendingQuery, pendingResponse } from '../../schemas/messages.js';
-import { ackMany, ackOne, blobUrl, commitMessage, describeMessage, listPending, type CommitInput } from '../../services/messages.js';
+import { ackMany, ackOne, blobUrl, commitMessage, describeMessage, listPending } from '../../services/messages.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
-type Id = { message_id: string };
 const noStore = { 'Cache-Control': 'no-store' };
 
 export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
-  defineRoute<CommitInput>({
+  defineRoute({
     method: 'POST',
     path: '/api/v1/messages',
     summary: 'Commit an uploaded ciphertext: verify the object, then write the message and recipient rows at once',
@@ -24,7 +23,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
       return { status: r.created ? 201 : 200, body: r.body };
     },
   }),
-  defineRoute<undefined, { limit: number; cursor?: string; convo_id?: string }>({
+  defineRoute({
     method: 'GET',
     path: '/api/v1/messages/pending',
     summary: "The caller's undelivered messages, oldest first",
@@ -34,7 +33,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     responses: { 200: { description: 'A page', schema: pendingResponse } },
     handle: async ({ app, caller, query }) => ({ status: 200, headers: noStore, body: await listPending(app, caller, query) }),
   }),
-  defineRoute<{ message_ids: string[] }>({
+  defineRoute({
     method: 'POST',
     path: '/api/v1/messages/ack',
     summary: 'Acknowledge delivery of many messages',
@@ -44,7 +43,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     responses: { 200: { description: 'Which were acknowledged', schema: ackManyResponse } },
     handle: async ({ app, caller, body }) => ({ status: 200, body: await ackMany(app, caller, body.message_ids) }),
   }),
-  defineRoute<undefined, Record<string, never>, Id>({
+  defineRoute({
     method: 'GET',
     path: '/api/v1/messages/:message_id',
     summary: 'Message metadata and a presigned download URL (sender or recipient)',
@@ -54,7 +53,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     responses: { 200: { description: 'The message', schema: messageResponse } },
     handle: async ({ app, caller, params }) => ({ status: 200, headers: noStore, body: await describeMessage(app, caller, params.message_id) }),
   }),
-  defineRoute<undefined, Record<string, never>, Id>({
+  defineRoute({
     method: 'GET',
     path: '/api/v1/messages/:message_id/blob',
     summary: 'Redirect (302) to a presigned download URL',
@@ -64,7 +63,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     responses: { 302: { description: 'Location: the presigned GET URL' } },
     handle: async ({ app, caller, params }) => ({ status: 302, headers: noStore, location: await blobUrl(app, caller, params.message_id) }),
   }),
-  defineRoute<undefined, Record<string, never>, Id>({
+  defineRoute({
     method: 'POST',
     path: '/api/v1/messages/:message_id/ack',
     summary: 'Acknowledge delivery (recipient)',

@@ -1,14 +1,13 @@
 import { completeBody, completeResponse, reserveBody, reserveResponse, uploadResponse, urlsBody, urlsResponse } from '../../schemas/uploads.js';
 import { messageIdParams } from '../../schemas/common.js';
-import { abortUpload, completeUpload, describeUpload, refreshUrls, reserveUpload, type ReserveInput } from '../../services/uploads.js';
+import { abortUpload, completeUpload, describeUpload, refreshUrls, reserveUpload } from '../../services/uploads.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
-type Id = { message_id: string };
 /** Answers carrying presigned URLs must not sit in any cache. */
 const noStore = { 'Cache-Control': 'no-store' };
 
 export const uploadRoutes = (): RouteDef[] => [
-  defineRoute<ReserveInput>({
+  defineRoute({
     method: 'POST',
     path: '/api/v1/uploads',
     summary: 'Reserve an upload and get presigned URL(s) to PUT the ciphertext straight to the bucket',
@@ -18,7 +17,7 @@ export const uploadRoutes = (): RouteDef[] => [
     responses: { 201: { description: 'Reserved', schema: reserveResponse } },
     handle: async ({ app, caller, body }) => ({ status: 201, headers: noStore, body: await reserveUpload(app, caller, body) }),
   }),
-  defineRoute<{ part_numbers?: number[] }, Record<string, never>, Id>({
+  defineRoute({
     method: 'POST',
     path: '/api/v1/uploads/:message_id/urls',
     summary: 'Fresh upload URLs for a pending upload (resume, or parts beyond the first 100)',
@@ -33,7 +32,7 @@ export const uploadRoutes = (): RouteDef[] => [
       body: await refreshUrls(app, caller, params.message_id, body.part_numbers),
     }),
   }),
-  defineRoute<{ parts: { part_number: number; etag: string }[] }, Record<string, never>, Id>({
+  defineRoute({
     method: 'POST',
     path: '/api/v1/uploads/:message_id/complete',
     summary: 'Complete a multipart upload with the part ETags',
@@ -44,7 +43,7 @@ export const uploadRoutes = (): RouteDef[] => [
     responses: { 200: { description: 'Completed', schema: completeResponse } },
     handle: async ({ app, caller, body, params }) => ({ status: 200, body: await completeUpload(app, caller, params.message_id, body.parts) }),
   }),
-  defineRoute<undefined, Record<string, never>, Id>({
+  defineRoute({
     method: 'GET',
     path: '/api/v1/uploads/:message_id',
     summary: "An upload's state (uploader or service)",
@@ -54,7 +53,7 @@ export const uploadRoutes = (): RouteDef[] => [
     responses: { 200: { description: 'The upload', schema: uploadResponse } },
     handle: async ({ app, caller, params }) => ({ status: 200, body: await describeUpload(app, caller, params.message_id) }),
   }),
-  defineRoute<undefined, Record<string, never>, Id>({
+  defineRoute({
     method: 'DELETE',
     path: '/api/v1/uploads/:message_id',
     summary: 'Abort a pending upload; its object or multipart upload is removed',
