@@ -14,6 +14,9 @@ export interface ReconcileReport {
   dryRun: boolean;
   /** Most items one category handles in one pass. */
   limit: number;
+  /** Wall-clock times (RFC 3339) the pass held the lease: from taking it to just before release. */
+  startedAt: string | null;
+  finishedAt: string | null;
   /** Why the pass did nothing, or null when it ran. */
   skipped: string | null;
   /** False when a limit, a stop request or an error left work for the next pass. */
@@ -54,6 +57,8 @@ export function emptyReport(now: Date, dryRun: boolean, limit: number): Reconcil
     now: now.toISOString(),
     dryRun,
     limit,
+    startedAt: null,
+    finishedAt: null,
     skipped: null,
     complete: true,
     expiredUploads: zero(),

@@ -82,6 +82,7 @@ export async function reconcile(app: AppContext, options: ReconcileOptions = {})
     return report;
   }
   pass.lockHeld = lock.held;
+  report.startedAt = new Date().toISOString();
   try {
     await phase(pass, 'expired_uploads', expireUploads);
     await phase(pass, 'cleaned_uploads', sweepUploads);
@@ -96,6 +97,7 @@ export async function reconcile(app: AppContext, options: ReconcileOptions = {})
     await phase(pass, 'strays', scanBucket);
     await phase(pass, 'pruned_uploads', pruneUploads);
   } finally {
+    report.finishedAt = new Date().toISOString();
     await lock.release();
   }
   report.durationMs = Date.now() - started;

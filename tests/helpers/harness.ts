@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createSql, type Sql } from '../../src/db/sql.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { mintToken } from './tokens.js';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
@@ -106,6 +106,9 @@ export interface TestEnvOptions {
   clock?: Clock;
   /** Sees every statement the broker sends to PostgreSQL. */
   onQuery?: (statement: string) => void;
+  /** The complete environment (from testEnv) to share a database and bucket with other brokers. */
+  sharedEnv?: Record<string, string>;
+  log?: Logger;
 }
 
 /** The environment a suite's broker is configured from. */
@@ -157,10 +160,11 @@ export interface CallResult {
 
 /** A broker on a fresh database and bucket, listening on a free port, with a manual clock. */
 export async function startTestApp(options: TestEnvOptions = {}): Promise<TestApp> {
-  const env = await testEnv(options.env);
+  const env = options.sharedEnv ?? (await testEnv(options.env));
   const config = loadConfig(env);
   const clock = (options.clock as ManualClock | undefined) ?? new ManualClock(Date.now());
-  const ctx = await createContext(config, { clock, log: createLogger(config.logLevel), migrate: false, poolSize: 8, onQuery: options.onQuery });
+  const log = options.log ?? createLogger(config.logLevel);
+  const ctx = await createContext(config, { clock, log, migrate: false, poolSize: 8, onQuery: options.onQuery });
   const server: Server = createApp(ctx).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const addr = server.address();
