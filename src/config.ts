@@ -53,6 +53,8 @@ export interface Config {
   /** null: the server does not schedule reconciliation. */
   reconcileCron: string | null;
   maxPendingUploads: number;
+  /** Redis or Valkey for limits shared across instances; null: each instance limits on its own. */
+  redisUrl: string | null;
   /** Requests a minute per DID (services exempt); 0 turns the limit off. */
   rateLimitPerMinute: number;
   corsOrigins: readonly string[];
@@ -219,6 +221,7 @@ function readConfig(read: EnvReader, cwd: string): Config {
     reconcileCron: readCron(read),
     maxPendingUploads: read.int('MAX_PENDING_UPLOADS', 20, 1, 100_000),
     rateLimitPerMinute: read.int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
+    redisUrl: readRedisUrl(read),
     corsOrigins: readCorsOrigins(read),
     logLevel: read.oneOf<LogLevel>('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   };
@@ -258,6 +261,12 @@ function readDids(read: EnvReader, name: string): string[] {
     if (!isDid(did)) read.problem(`${name} holds "${did}", which is not a DID`);
   }
   return dids;
+}
+
+function readRedisUrl(read: EnvReader): string | null {
+  const v = read.opt('REDIS_URL');
+  if (v !== null && !/^rediss?:\/\/[^/]/.test(v)) read.problem(`REDIS_URL must be a redis:// or rediss:// URL, got "${v}"`);
+  return v;
 }
 
 function readCron(read: EnvReader): string | null {

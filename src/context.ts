@@ -1,4 +1,5 @@
 // Every client the broker uses is built here, once, and passed explicitly. Nothing connects at import.
+import { Redis } from 'ioredis';
 import { createTokenVerifier, type TokenVerifier } from './auth.js';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './clock.js';
@@ -6,6 +7,7 @@ import { migrate, pendingMigrations } from './db/migrate.js';
 import { createSql, type Sql } from './db/sql.js';
 import { resolveDevServices, type DevServices } from './dev/embedded.js';
 import { createLogger, type Logger } from './log.js';
+import { RateLimiter, sharedLimiter, type RequestLimiter } from './http/rate-limit.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { BlobStore } from './store/store.js';
 
@@ -19,6 +21,8 @@ export interface AppContext {
   clock: Clock;
   log: Logger;
   metrics: Metrics;
+  /** Per-DID request limit: shared through Redis with REDIS_URL, else this instance's; null when off. */
+  limiter: RequestLimiter | null;
   /** What runs embedded (development defaults), for the start-up banner. */
   embedded: DevServices['started'];
   close(): Promise<void>;
@@ -47,6 +51,7 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
   const dev = await resolveDevServices(config, log, { share: options.share ?? false });
   let sql: Sql | undefined;
   let store: BlobStore | undefined;
+  let redis: Redis | undefined;
   try {
     const auth = await createTokenVerifier(config.jwt, config.serviceDids);
     sql = createSql(dev.databaseUrl, { max: options.poolSize ?? 10, prepare: config.databasePrepare, onQuery: options.onQuery });
@@ -61,20 +66,34 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
         throw new Error(`the database lacks migrations ${pending.join(', ')}; run the migrate step first (MIGRATE_ON_START=false)`);
       }
     }
+    const clock = options.clock ?? systemClock;
+    const metrics = createMetrics({ defaults: options.defaultMetrics ?? false });
+    let limiter: RequestLimiter | null = null;
+    if (config.rateLimitPerMinute > 0 && config.redisUrl !== null) {
+      // Fail fast instead of queueing while Redis is away: the insurance limiter answers meanwhile.
+      redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: false });
+      limiter = sharedLimiter(redis, config.rateLimitPerMinute, log, metrics);
+      // Shared from the first request when Redis is there; a start never waits on it for long.
+      await redisReady(redis, 2000);
+    } else if (config.rateLimitPerMinute > 0) {
+      limiter = new RateLimiter(clock, config.rateLimitPerMinute);
+    }
     const app: AppContext = {
       config,
       databaseUrl: dev.databaseUrl,
       sql,
       store,
       auth,
-      clock: options.clock ?? systemClock,
+      clock,
       log,
-      metrics: createMetrics({ defaults: options.defaultMetrics ?? false }),
+      metrics,
+      limiter,
       embedded: dev.started,
       async close() {
         // Order matters: the pool before the database under it, the client before the emulator.
         await sql!.end({ timeout: 2 }).catch((err) => log.warn({ err }, 'closing the database pool failed'));
         store!.close();
+        redis?.disconnect();
         await dev.stop();
       },
     };
@@ -82,6 +101,7 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
   } catch (err) {
     await sql?.end({ timeout: 1 }).catch(() => {});
     store?.close();
+    redis?.disconnect();
     await dev.stop();
     throw err;
   }
@@ -104,4 +124,18 @@ export async function migrateDatabase(config: Readonly<Config>, databaseUrl: str
   } finally {
     await sql.end({ timeout: 2 }).catch(() => {});
   }
+}
+
+/** Resolves when the client is ready, or after `ms` (the insurance limiter covers the rest). */
+function redisReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    }
+    redis.once('ready', done);
+  });
 }

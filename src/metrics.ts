@@ -31,6 +31,11 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       registers,
     }),
     acks: new Counter({ name: 'broker_acks_total', help: 'Deliveries acknowledged', registers }),
+    rateLimitInsurance: new Counter({
+      name: 'broker_rate_limit_insurance_total',
+      help: 'Requests rate-limited by this instance alone because Redis (REDIS_URL) could not be reached',
+      registers,
+    }),
     reconcileRuns: new Counter({
       name: 'broker_reconcile_runs_total',
       help: 'Reconciliation passes by outcome',

@@ -144,4 +144,10 @@ test('database pooling: DATABASE_PREPARE, DATABASE_DIRECT_URL and MIGRATE_ON_STA
   assert.ok(p.some((x) => x.includes('DATABASE_DIRECT_URL must start')), p.join('; '));
   assert.ok(problems({ DATABASE_DIRECT_URL: 'postgres://db/x' }).some((x) => x.includes('DATABASE_DIRECT_URL needs DATABASE_URL')));
 });
+test('REDIS_URL is read and must be a redis URL', () => {
+  assert.is(loadConfig({}).redisUrl, null);
+  assert.is(loadConfig({ REDIS_URL: 'redis://cache:6379' }).redisUrl, 'redis://cache:6379');
+  assert.is(loadConfig({ REDIS_URL: 'rediss://user:pw@cache:6380/0' }).redisUrl, 'rediss://user:pw@cache:6380/0');
+  assert.ok(problems({ REDIS_URL: 'http://cache' }).some((x) => x.includes('REDIS_URL')));
+});
 test.run();

@@ -11,7 +11,6 @@ import type { AppContext } from '../context.js';
 import type { Caller } from '../auth.js';
 import { invalidField, invalidRequest, type FieldProblem } from '../errors.js';
 import { bearerToken } from './auth.js';
-import { RateLimiter } from './rate-limit.js';
 
 export type Schema = TSchema;
 
@@ -103,7 +102,6 @@ const isEmptyObject = (v: unknown) =>
 
 /** Mounts the routes on the router, compiling every schema once. */
 export function mountRoutes(router: Router, app: AppContext, routes: readonly RouteDef[]): void {
-  const limiter = app.config.rateLimitPerMinute > 0 ? new RateLimiter(app.clock, app.config.rateLimitPerMinute) : null;
   for (const route of routes) {
     const checkParams = validator(urlAjv, 'params', route.params);
     const checkQuery = validator(urlAjv, 'query', route.query);
@@ -111,7 +109,7 @@ export function mountRoutes(router: Router, app: AppContext, routes: readonly Ro
     const anonymous: Caller = { did: '', isService: false };
     router.register(route.path, [route.method], async (ctx: Context) => {
       const caller = route.auth ? await app.auth.verify(bearerToken(ctx.get('authorization') || undefined)) : anonymous;
-      if (route.auth && !caller.isService) limiter?.take(caller.did);
+      if (route.auth && !caller.isService) await app.limiter?.take(caller.did);
       ctx.state.caller = caller;
       const params = lowerIds(checkParams({ ...(ctx as unknown as { params: Record<string, string> }).params }));
       const query = checkQuery({ ...ctx.query });
