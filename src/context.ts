@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { systemClock, type Clock } from './clock.js';
 import { migrate, pendingMigrations } from './db/migrate.js';
 import { createSql, type Sql } from './db/sql.js';
+import type { CorsFront } from './dev/cors-front.js';
 import { resolveDevServices, type DevServices } from './dev/embedded.js';
 import { createLogger, type Logger } from './log.js';
 import { RateLimiter, sharedLimiter, type RequestLimiter } from './http/rate-limit.js';
@@ -25,6 +26,8 @@ export interface AppContext {
   limiter: RequestLimiter | null;
   /** What runs embedded (development defaults), for the start-up banner. */
   embedded: DevServices['started'];
+  /** Development: the CORS front before the local R2 emulator this process runs; null otherwise. */
+  storeFront: CorsFront | null;
   close(): Promise<void>;
 }
 
@@ -89,6 +92,7 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
       metrics,
       limiter,
       embedded: dev.started,
+      storeFront: dev.storeFront,
       async close() {
         // Order matters: the pool before the database under it, the client before the emulator.
         await sql!.end({ timeout: 2 }).catch((err) => log.warn({ err }, 'closing the database pool failed'));

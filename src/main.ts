@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig, loadDotEnv, quietAwsSdkNodeWarning } from './config.js';
 import { createContext, type AppContext } from './context.js';
+import { devStoreRules } from './dev/embedded.js';
 import { startScheduler, type Scheduler } from './jobs/scheduler.js';
 import { createLogger } from './log.js';
 
@@ -86,6 +87,8 @@ async function main(): Promise<void> {
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  // The local bucket now also answers CORS for the broker's own origin (the /dev/ page).
+  app.storeFront?.setRules(devStoreRules(config, config.host, port));
   log.info({ url: `http://${config.host}:${port}` }, `mls-blob-broker listening on http://${config.host}:${port}`);
   if (stopping) return;
   try {

@@ -6,12 +6,16 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { corsRules } from '../store/bucket-rules.js';
+import type { CorsFront } from './cors-front.js';
 
 export interface DevServices {
   databaseUrl: string;
   storeEndpoint: string;
   /** What runs embedded, for the start-up banner; empty when everything is external. */
   started: { postgres?: string; r2?: string; joined?: boolean };
+  /** The CORS front before the local emulator, when this process runs one. */
+  storeFront: CorsFront | null;
   stop(): Promise<void>;
 }
 
@@ -101,7 +105,7 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
   const needPg = config.databaseUrl === null;
   const needR2 = config.store.endpoint === null;
   if (!needPg && !needR2) {
-    return { databaseUrl: config.databaseUrl!, storeEndpoint: config.store.endpoint!, started: {}, stop: async () => {} };
+    return { databaseUrl: config.databaseUrl!, storeEndpoint: config.store.endpoint!, started: {}, storeFront: null, stop: async () => {} };
   }
   await mkdir(config.dataDir, { recursive: true });
   const runtimeFile = path.join(config.dataDir, 'embedded.json');
@@ -114,6 +118,7 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
       databaseUrl: config.databaseUrl ?? running.databaseUrl!,
       storeEndpoint: config.store.endpoint ?? running.storeEndpoint!,
       started: { joined: true },
+      storeFront: null,
       stop: async () => {},
     };
   }
@@ -136,6 +141,7 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
       started.postgres = `embedded PostgreSQL on 127.0.0.1:${pg.port}, data in ${pgDir}`;
     }
     let storeEndpoint = config.store.endpoint;
+    let storeFront: CorsFront | null = null;
     if (needR2) {
       const r2Dir = path.join(config.dataDir, 'r2');
       if (options.share) await stopOrphanEmulator(runtimeFile, log);
@@ -147,8 +153,12 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
         secretAccessKey: config.store.secretAccessKey,
       });
       stops.push(r2.stop);
-      storeEndpoint = r2.endpoint;
-      started.r2 = `local R2 emulator at ${r2.endpoint} (bucket ${config.store.bucket}), data in ${r2Dir}`;
+      // Browsers reach the emulator through a front that answers CORS as R2 does with setup-bucket's rules.
+      const { startCorsFront } = await import('./cors-front.js');
+      storeFront = await startCorsFront({ emulatorEndpoint: r2.endpoint, rules: corsRules(config) });
+      stops.push(storeFront.stop);
+      storeEndpoint = storeFront.endpoint;
+      started.r2 = `local R2 emulator at ${storeFront.endpoint} (bucket ${config.store.bucket}; CORS as on R2 for CORS_ORIGINS and the broker's own origin), data in ${r2Dir}`;
     }
     if (options.share) {
       const runtime: RuntimeFile = {
@@ -159,9 +169,21 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
       };
       await writeFile(runtimeFile, JSON.stringify(runtime, null, 2), { mode: 0o600 });
     }
-    return { databaseUrl: databaseUrl!, storeEndpoint: storeEndpoint!, started, stop: stopAll };
+    return { databaseUrl: databaseUrl!, storeEndpoint: storeEndpoint!, started, storeFront, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
   }
+}
+
+/** The origins a browser may use for a broker listening on host:port (every loopback name for a loopback host). */
+export function brokerOrigins(host: string, port: number): string[] {
+  const loopback = ['127.0.0.1', 'localhost', '::1', '0.0.0.0', '::'].includes(host);
+  const hosts = loopback ? ['127.0.0.1', 'localhost', '[::1]'] : [host.includes(':') ? `[${host}]` : host];
+  return hosts.map((h) => `http://${h}:${port}`);
+}
+
+/** The bucket's CORS rules for CORS_ORIGINS plus the broker's own origins (the /dev/ page). */
+export function devStoreRules(config: Pick<Config, 'corsOrigins'>, host: string, port: number) {
+  return corsRules({ corsOrigins: [...new Set([...config.corsOrigins, ...brokerOrigins(host, port)])] });
 }
