@@ -5,6 +5,7 @@ import { sha256Base64, toBase64 } from './encoding.js';
 import { BrokerError, IntegrityError, NetworkError, StoreError } from './errors.js';
 import { backoff, retryable, sleep, storeGet, Transport } from './http.js';
 import { md5 } from './md5.js';
+import { detectBodyProgress, type BodyProgress } from './progress.js';
 import { toSource } from './source.js';
 import { Upload } from './upload.js';
 import type { Body, BrokerClientOptions, UploadOptions } from './types.js';
@@ -40,6 +41,7 @@ export class BrokerClient {
   private readonly concurrency: number;
   private readonly onProgress: BrokerClientOptions['onProgress'];
   private limitsCache: Promise<Limits> | null = null;
+  private readonly bodyProgress: BodyProgress;
 
   constructor(options: BrokerClientOptions) {
     const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
@@ -50,6 +52,7 @@ export class BrokerClient {
     });
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 4));
     this.onProgress = options.onProgress;
+    this.bodyProgress = detectBodyProgress(options.fetch !== undefined);
   }
 
   /**
@@ -64,6 +67,7 @@ export class BrokerClient {
       concurrency: this.concurrency,
       limits: (signal?: AbortSignal) => this.limits(signal),
       onProgress: this.onProgress,
+      bodyProgress: this.bodyProgress,
     };
     return new Upload(env, convoId, source, options).run();
   }

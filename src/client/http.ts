@@ -143,7 +143,8 @@ export interface StoreAnswer {
 
 /**
  * One presigned PUT with exactly the signed headers, except content-length: fetch derives it from
- * the body (browsers forbid setting it; Node's fetch throws). Throws NetworkError when no answer came.
+ * the body (browsers forbid setting it). Throws NetworkError when no answer came. `streamed`
+ * (Node only, see progress.ts) sends a stream of `body` instead, with its content-length set.
  */
 export async function storePut(
   doFetch: typeof globalThis.fetch,
@@ -151,13 +152,19 @@ export async function storePut(
   signed: Record<string, string>,
   body: Uint8Array | Blob,
   signal?: AbortSignal,
+  streamed?: ReadableStream<Uint8Array>,
 ): Promise<StoreAnswer> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(signed)) if (k.toLowerCase() !== 'content-length') headers[k] = v;
+  const init: RequestInit = { method: 'PUT', headers, body, signal };
+  if (streamed !== undefined) {
+    headers['content-length'] = String(body instanceof Uint8Array ? body.length : body.size);
+    Object.assign(init, { body: streamed, duplex: 'half' });
+  }
   let res: Response;
   let text: string;
   try {
-    res = await doFetch(url, { method: 'PUT', headers, body, signal });
+    res = await doFetch(url, init);
     text = await res.text();
   } catch (err) {
     rethrowIfAborted(err, signal);
@@ -217,7 +224,7 @@ async function readAtMost(res: Response, limit: number): Promise<Uint8Array> {
   return out;
 }
 
-function parseS3Error(xml: string): { code: string | null; message: string | null } {
+export function parseS3Error(xml: string): { code: string | null; message: string | null } {
   const code = /<Code>([^<]*)<\/Code>/.exec(xml)?.[1] ?? null;
   const message = /<Message>([^<]*)<\/Message>/.exec(xml)?.[1] ?? null;
   return { code, message };

@@ -2,6 +2,7 @@
 // a saved UploadState at every step.
 import { BrokerClientError, BrokerError, NetworkError, ResumeError, StoreError } from './errors.js';
 import { backoff, retryable, sleep, storeError, storePut, type Transport } from './http.js';
+import { putWithProgress, type BodyProgress } from './progress.js';
 import { md5Of, sha256Of, type Source } from './source.js';
 import type { Progress, UploadOptions, UploadState } from './types.js';
 import type { CommitRequest, CommittedMessage, CompleteRequest, FreshUrls, Limits, Reservation, ReserveRequest, UploadInfo, UrlsRequest } from './wire.js';
@@ -11,6 +12,8 @@ export interface UploadEnv {
   concurrency: number;
   limits(signal?: AbortSignal): Promise<Limits>;
   onProgress?: (p: Progress, messageId: string) => void;
+  /** How a PUT reports bytes while it sends them (progress.ts). */
+  bodyProgress: BodyProgress;
 }
 
 interface UrlEntry {
@@ -30,6 +33,10 @@ export class Upload {
   private refreshing: Promise<void> | null = null;
   /** URLs older than this (local ms) are refreshed before use instead of failing at the store. */
   private urlLifeMs = Number.POSITIVE_INFINITY;
+  /** Bytes sent so far by each PUT in flight (key: part number, 0 for a single PUT). */
+  private readonly inFlight = new Map<number, number>();
+  /** Progress never goes back (a retried PUT starts its bytes again): the most reported so far, -1 before the first. */
+  private reportedSent = -1;
 
   constructor(
     private readonly env: UploadEnv,
@@ -134,7 +141,7 @@ export class Upload {
     for (let attempt = 0; ; ) {
       if (!this.fresh(this.single)) await this.freshUrls(undefined, signal);
       const entry = this.single!;
-      const answer = await this.put(entry.url, entry.headers, body, signal, attempt, () => (this.single = null));
+      const answer = await this.put(entry.url, entry.headers, body, signal, attempt, () => (this.single = null), 0);
       if (answer === 'retry') {
         attempt++;
         continue;
@@ -156,11 +163,12 @@ export class Upload {
     signal: AbortSignal | undefined,
     attempt: number,
     dropUrl: () => void,
+    key: number,
   ): Promise<'retry' | Awaited<ReturnType<typeof storePut>>> {
     const policy = this.env.transport.policy;
     let answer: Awaited<ReturnType<typeof storePut>>;
     try {
-      answer = await storePut(this.env.transport.fetch, url, headers, body, signal);
+      answer = await this.send(url, headers, body, signal, key);
     } catch (err) {
       if (!(err instanceof NetworkError) || attempt >= policy.retries) throw err;
       dropUrl();
@@ -222,7 +230,7 @@ export class Upload {
     const body = this.source.body(start, end);
     for (let attempt = 0; ; ) {
       const entry = await this.partUrl(n, signal);
-      const answer = await this.put(entry.url, entry.headers, body, signal, attempt, () => this.urls.delete(n));
+      const answer = await this.put(entry.url, entry.headers, body, signal, attempt, () => this.urls.delete(n), n);
       if (answer === 'retry') {
         attempt++;
         continue;
@@ -293,6 +301,24 @@ export class Upload {
     }
   }
 
+  /** One PUT; with a progress listener, its bytes are reported while they go out. */
+  private async send(url: string, headers: Record<string, string>, body: Uint8Array | Blob, signal: AbortSignal | undefined, key: number) {
+    const { fetch } = this.env.transport;
+    if (!this.options.onProgress && !this.env.onProgress) return storePut(fetch, url, headers, body, signal);
+    const size = body instanceof Uint8Array ? body.length : body.size;
+    const onSent = (bytes: number) => {
+      // All sent is not yet stored: the answer, then the part's or upload's own report, says so.
+      if (bytes >= size) return;
+      this.inFlight.set(key, bytes);
+      this.reportProgress();
+    };
+    try {
+      return await putWithProgress(this.env.bodyProgress, fetch, url, headers, body, onSent, signal);
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
   private save(): void {
     this.options.onState?.(copy(this.state));
   }
@@ -307,6 +333,11 @@ export class Upload {
         sent += e - s;
       }
     }
+    if (!this.state.uploaded) for (const bytes of this.inFlight.values()) sent += bytes;
+    sent = Math.max(sent, this.reportedSent);
+    // Reports come often while bytes move: repeat none.
+    if (this.reportedSent >= 0 && sent === this.reportedSent) return;
+    this.reportedSent = sent;
     const progress = { sent, total };
     this.options.onProgress?.(progress);
     this.env.onProgress?.(progress, this.state.message_id);
