@@ -2,6 +2,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { AppContext } from './context.js';
+import { devPage, devPageEnabled } from './dev/dev-page.js';
 import { jsonBody } from './http/body.js';
 import { cors } from './http/cors.js';
 import { errorHandler } from './http/error-handler.js';
@@ -36,6 +37,8 @@ export function createApp(app: AppContext): Koa {
   });
   koa.use(errorHandler(app.log));
   koa.use(cors(app.config.corsOrigins));
+  // Development only: the page to try the broker in a browser (never in production).
+  if (devPageEnabled(app)) koa.use(devPage(app));
   koa.use(jsonBody);
   koa.use(router.routes());
   koa.use(router.allowedMethods());

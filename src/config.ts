@@ -59,6 +59,8 @@ export interface Config {
   rateLimitPerMinute: number;
   corsOrigins: readonly string[];
   logLevel: LogLevel;
+  /** Derived: fully embedded development on a loopback HOST with a JWT secret, which serves the /dev/ page. */
+  devPage: boolean;
 }
 
 /** Development-only secrets: production refuses to start while any of these is in use. */
@@ -224,6 +226,7 @@ function readConfig(read: EnvReader, cwd: string): Config {
     redisUrl: readRedisUrl(read),
     corsOrigins: readCorsOrigins(read),
     logLevel: read.oneOf<LogLevel>('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    devPage: false,
   };
 }
 
@@ -322,6 +325,7 @@ function crossCheck(c: Config, read: EnvReader, needsAuth: boolean): void {
     }
   }
   if (c.serviceDids.length === 0 && localOnly) c.serviceDids = [DEV_SERVICE_DID];
+  c.devPage = localOnly && c.jwt.secret !== null && c.serviceDids.length > 0;
 }
 
 /** Stage 4, production rules: nothing embedded and no development secret. */

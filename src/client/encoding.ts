@@ -22,5 +22,5 @@ export function toBase64(bytes: Uint8Array): string {
 /** SHA-256 through WebCrypto: one native call over the whole buffer (WebCrypto has no streaming digest). */
 export async function sha256Base64(data: Uint8Array | ArrayBuffer): Promise<string> {
   // A copy-free view is fine: digest reads the bytes before resolving.
-  return toBase64(new Uint8Array(await crypto.subtle.digest('SHA-256', data)));
+  return toBase64(new Uint8Array(await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer> | ArrayBuffer)));
 }

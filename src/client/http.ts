@@ -156,7 +156,8 @@ export async function storePut(
 ): Promise<StoreAnswer> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(signed)) if (k.toLowerCase() !== 'content-length') headers[k] = v;
-  const init: RequestInit = { method: 'PUT', headers, body, signal };
+  // Never a SharedArrayBuffer view; the DOM typings (browser build) want that said.
+  const init: RequestInit = { method: 'PUT', headers, body: body as Uint8Array<ArrayBuffer> | Blob, signal };
   if (streamed !== undefined) {
     headers['content-length'] = String(body instanceof Uint8Array ? body.length : body.size);
     Object.assign(init, { body: streamed, duplex: 'half' });
