@@ -42,7 +42,7 @@ test('its policy allows the page itself and the local bucket, and nothing inline
   const policy = devPagePolicy('http://127.0.0.1:4567');
   assert.match(policy, "default-src 'none'");
   assert.match(policy, "connect-src 'self' http://127.0.0.1:4567");
-  assert.match(policy, "script-src 'self'");
+  assert.match(policy, "script-src 'self' 'wasm-unsafe-eval'");
   assert.not.match(policy, 'unsafe-inline');
 });
 

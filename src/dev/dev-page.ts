@@ -28,7 +28,8 @@ export function devPageEnabled(app: AppContext): boolean {
 export function devPagePolicy(storeOrigin: string): string {
   return [
     "default-src 'none'",
-    "script-src 'self'",
+    // The client library may hash large files with WebAssembly (hash-wasm), which needs this.
+    "script-src 'self' 'wasm-unsafe-eval'",
     "style-src 'self'",
     `connect-src 'self' ${storeOrigin}`,
     "img-src 'self'",
