@@ -204,7 +204,12 @@ test('a page uploads a multipart Blob (three parts, reading ETag through CORS) a
   const size = 12 * MIB + 12345;
   const sent = await inPage<SendResult>(page, 'send', { baseUrl: brokerUrl, token: await mintToken(TEST_SECRET, alice), convoId: CONVO, recipient: bob, size });
   assert.is(sent.size, size);
-  assert.ok(sent.progress.length > 4);
+  // At least the start and each of the three parts' completions (the last one is the total).
+  const sents = sent.progress.map((p) => p.sent);
+  assert.ok(sents.length >= 4, JSON.stringify(sents));
+  assert.is(sents[0], 0);
+  assert.is(sents[sents.length - 1], size);
+  for (let i = 1; i < sents.length; i++) assert.ok(sents[i]! > sents[i - 1]!, 'progress only moves forward');
   const got = await inPage<ReceiveResult>(page, 'receive', { baseUrl: brokerUrl, token: await mintToken(TEST_SECRET, bob), messageId: sent.message_id });
   assert.is(got.sha256, sent.sha256);
   await page.close();
