@@ -74,7 +74,10 @@ function startBroker(env: Record<string, string>): Promise<{ child: ChildProcess
   });
   const lines: string[] = [];
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready in 60 s:\n${lines.join('\n')}`)), 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM'); // never leave a broker (and its PostgreSQL and emulator) behind
+      reject(new Error(`not ready in 60 s:\n${lines.join('\n')}`));
+    }, 60_000);
     const onData = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) {
         lines.push(line);
