@@ -346,7 +346,11 @@ export function loadDotEnv(cwd = process.cwd()): void {
   if (existsSync(file)) process.loadEnvFile(file);
 }
 
-/** The SDK warns on Node 20 at every start; the project pins SDK versions that support it. */
-export function quietAwsSdkNodeWarning(): void {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+/**
+ * The SDK warns on Node 20 at every start; the project pins SDK versions that support it. Only
+ * development and tests hide it: a production operator must see that their Node is leaving support.
+ */
+export function quietAwsSdkNodeWarning(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.NODE_ENV === 'production') return;
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 }

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, DEV_JWT_SECRET, loadConfig } from '../src/config.js';
+import { ConfigError, DEV_JWT_SECRET, loadConfig, quietAwsSdkNodeWarning } from '../src/config.js';
 
 const test = suite('config');
 
@@ -150,4 +150,17 @@ test('REDIS_URL is read and must be a redis URL', () => {
   assert.is(loadConfig({ REDIS_URL: 'rediss://user:pw@cache:6380/0' }).redisUrl, 'rediss://user:pw@cache:6380/0');
   assert.ok(problems({ REDIS_URL: 'http://cache' }).some((x) => x.includes('REDIS_URL')));
 });
+
+
+test('production shows the AWS SDK\'s Node deprecation warning; development and tests hide it', () => {
+  const production: NodeJS.ProcessEnv = { NODE_ENV: 'production' };
+  quietAwsSdkNodeWarning(production);
+  assert.is(production.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED, undefined);
+  for (const nodeEnv of [undefined, 'development', 'test']) {
+    const env: NodeJS.ProcessEnv = nodeEnv ? { NODE_ENV: nodeEnv } : {};
+    quietAwsSdkNodeWarning(env);
+    assert.is(env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED, 'true');
+  }
+});
+
 test.run();
