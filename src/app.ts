@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { AppContext } from './context.js';
 import { devPage, devPageEnabled } from './dev/dev-page.js';
+import { accessLog } from './http/access-log.js';
 import { jsonBody } from './http/body.js';
 import { cors } from './http/cors.js';
 import { errorHandler } from './http/error-handler.js';
@@ -23,18 +24,7 @@ export function createApp(app: AppContext): Koa {
   mountRoutes(router, app, all);
 
   // Outermost, so it sees the status the error handler settles on.
-  koa.use(async (ctx, next) => {
-    const started = process.hrtime.bigint();
-    try {
-      await next();
-    } finally {
-      const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      app.metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
-      app.metrics.httpDuration.observe({ method: ctx.method, route }, seconds);
-      app.log.debug({ method: ctx.method, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, did: ctx.state.caller?.did || undefined }, 'request');
-    }
-  });
+  koa.use(accessLog(app));
   koa.use(errorHandler(app.log));
   koa.use(cors(app.config.corsOrigins));
   // Development only: the page to try the broker in a browser (never in production).

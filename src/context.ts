@@ -1,15 +1,17 @@
 // Every client the broker uses is built here, once, and passed explicitly. Nothing connects at import.
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createTokenVerifier, type TokenVerifier } from './auth.js';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './clock.js';
 import { migrate, pendingMigrations } from './db/migrate.js';
+import { poolStats } from './db/pool-stats.js';
 import { createSql, type Sql } from './db/sql.js';
 import type { CorsFront } from './dev/cors-front.js';
 import { resolveDevServices, type DevServices } from './dev/embedded.js';
 import { createLogger, type Logger } from './log.js';
 import { RateLimiter, sharedLimiter, type RequestLimiter } from './http/rate-limit.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, storeObserver, type Metrics } from './metrics.js';
 import { BlobStore } from './store/store.js';
 
 export interface AppContext {
@@ -55,10 +57,15 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
   let sql: Sql | undefined;
   let store: BlobStore | undefined;
   let redis: Redis | undefined;
+  const metrics = createMetrics({ defaults: options.defaultMetrics ?? false });
   try {
     const auth = await createTokenVerifier(config.jwt, config.serviceDids);
-    sql = createSql(dev.databaseUrl, { max: options.poolSize ?? 10, prepare: config.databasePrepare, onQuery: options.onQuery });
-    store = new BlobStore({ ...config.store, endpoint: dev.storeEndpoint });
+    const poolSize = options.poolSize ?? 10;
+    // Its own name in pg_stat_activity, so the pool gauges count this process's connections only.
+    const applicationName = `mls-blob-broker ${randomBytes(4).toString('hex')}`;
+    sql = createSql(dev.databaseUrl, { max: poolSize, prepare: config.databasePrepare, applicationName, onQuery: options.onQuery });
+    metrics.observePool(poolSize, poolStats(sql, applicationName));
+    store = new BlobStore({ ...config.store, endpoint: dev.storeEndpoint }, storeObserver(metrics));
     const mode = options.migrate ?? true;
     if (mode === true) {
       const { applied } = await migrateDatabase(config, dev.databaseUrl);
@@ -70,7 +77,6 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
       }
     }
     const clock = options.clock ?? systemClock;
-    const metrics = createMetrics({ defaults: options.defaultMetrics ?? false });
     let limiter: RequestLimiter | null = null;
     if (config.rateLimitPerMinute > 0 && config.redisUrl !== null) {
       // Fail fast instead of queueing while Redis is away: the insurance limiter answers meanwhile.

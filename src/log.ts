@@ -1,9 +1,24 @@
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config.js';
 
 export type { Logger };
 
-/** Structured JSON lines on stdout (pipe through pino-pretty in development). */
-export function createLogger(level: LogLevel, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { service: 'mls-blob-broker', ...bindings } });
+export interface LoggerOptions {
+  /** Human-readable lines through pino-pretty (a devDependency: development on a terminal only). */
+  pretty?: boolean;
+  /** Where lines go (default stdout). */
+  destination?: DestinationStream;
+  bindings?: Record<string, unknown>;
+}
+
+/** Structured JSON lines on stdout; readable ones on a development terminal. */
+export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logger {
+  const opts = { level, base: { service: 'mls-blob-broker', ...options.bindings } };
+  if (options.pretty) {
+    // Loaded only when asked for, synchronously: a production install has no pino-pretty.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as (o: Record<string, unknown>) => DestinationStream;
+    return pino(opts, pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', ...(options.destination ? { destination: options.destination } : {}) }));
+  }
+  return options.destination ? pino(opts, options.destination) : pino(opts);
 }

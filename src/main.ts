@@ -24,7 +24,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  // Readable lines for a person at a development terminal; JSON lines for everything else.
+  const log = createLogger(config.logLevel, { pretty: config.nodeEnv !== 'production' && process.stdout.isTTY === true });
   let app: AppContext | undefined;
   let server: Server | undefined;
   let scheduler: Scheduler | undefined;

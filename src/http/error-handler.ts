@@ -1,10 +1,11 @@
-// First middleware: every non-2xx leaves as {"error", "message"[, "details"]}. Unknown errors
+// Every non-2xx leaves as {"error", "message"[, "details"], "request_id"}. Unknown errors
 // become a generic 500 and a log line with the cause; nothing internal reaches the client.
 import type { Context, Next } from 'koa';
 import { AppError, clientErrorFrom, databaseUnavailable, internalError, methodNotAllowed, routeNotFound, storageUnavailable } from '../errors.js';
 import { isConnectionError } from '../db/sql.js';
 import { StoreRejected, StoreUnavailable } from '../store/store.js';
 import type { Logger } from '../log.js';
+import { requestLog } from './access-log.js';
 
 export function toAppError(err: unknown): AppError | null {
   if (err instanceof AppError) return err;
@@ -32,14 +33,19 @@ export function errorHandler(log: Logger) {
     } catch (err) {
       const appError = toAppError(err);
       if (appError === null) {
-        log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
+        requestLog(ctx, log).error({ err, method: ctx.method, path: ctx.path }, 'request failed');
         ctx.app.emit('error', err, ctx);
       } else if (appError.status >= 500) {
-        log.warn({ err, code: appError.code, method: ctx.method, path: ctx.path }, 'dependency failure');
+        requestLog(ctx, log).warn({ err, code: appError.code, method: ctx.method, path: ctx.path }, 'dependency failure');
       }
       const e = appError ?? internalError();
       ctx.status = e.status;
-      ctx.body = e.details === undefined ? { error: e.code, message: e.message } : { error: e.code, message: e.message, details: e.details };
+      // request_id lets a user quote the answer; operators find its log lines by it.
+      const requestId = (ctx.state as { requestId?: string }).requestId;
+      ctx.body =
+        e.details === undefined
+          ? { error: e.code, message: e.message, request_id: requestId }
+          : { error: e.code, message: e.message, details: e.details, request_id: requestId };
       if (e.retryAfter !== undefined) ctx.set('Retry-After', String(e.retryAfter));
     }
   };

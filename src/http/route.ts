@@ -11,6 +11,7 @@ import type { AppContext } from '../context.js';
 import type { Caller } from '../auth.js';
 import { invalidField, invalidRequest, type FieldProblem } from '../errors.js';
 import { bearerToken } from './auth.js';
+import { requestScoped } from './access-log.js';
 
 export type Schema = TSchema;
 
@@ -118,7 +119,7 @@ export function mountRoutes(router: Router, app: AppContext, routes: readonly Ro
         throw invalidRequest('This route takes no request body.');
       }
       const body = lowerIds(checkBody(raw ?? {}));
-      const reply = await route.handle({ app, caller, body, query, params }, ctx);
+      const reply = await route.handle({ app: requestScoped(app, ctx), caller, body, query, params }, ctx);
       for (const [k, v] of Object.entries(reply.headers ?? {})) ctx.set(k, v);
       if (reply.location !== undefined) ctx.redirect(reply.location);
       ctx.status = reply.status;

@@ -4,6 +4,7 @@
 // bytes; then record it (cleaned_at) or drop the rows. A pass that dies anywhere in between
 // leaves rows that the next pass picks up again, so it is idempotent and resumable.
 import type { AppContext } from '../context.js';
+import { recordReconcileOutcome } from '../metrics.js';
 import {
   deleteMessages,
   expirePendingUploads,
@@ -71,13 +72,13 @@ export async function reconcile(app: AppContext, options: ReconcileOptions = {})
   try {
     lock = await tryLease(app.sql, RECONCILE_LEASE, LEASE_TTL_SECONDS);
   } catch (err) {
-    app.metrics.reconcileRuns.inc({ outcome: 'error' });
+    recordReconcileOutcome(app.metrics, 'error', (Date.now() - started) / 1000);
     throw err;
   }
   if (lock === null) {
     report.skipped = SKIPPED_LOCKED;
     report.complete = false;
-    app.metrics.reconcileRuns.inc({ outcome: 'skipped' });
+    recordReconcileOutcome(app.metrics, 'skipped', null);
     app.log.info({ reconcile: report }, `reconcile pass skipped: ${SKIPPED_LOCKED}`);
     return report;
   }
@@ -108,7 +109,7 @@ export async function reconcile(app: AppContext, options: ReconcileOptions = {})
 /** Metrics and the pass's one log line. */
 function record(app: AppContext, r: ReconcileReport): void {
   const outcome = r.errors.length > 0 ? 'error' : r.dryRun ? 'dry_run' : 'ok';
-  app.metrics.reconcileRuns.inc({ outcome });
+  recordReconcileOutcome(app.metrics, outcome, r.durationMs / 1000);
   if (!r.dryRun) {
     const tallies: [Category, { count: number; bytes?: number }][] = [
       ['expired_uploads', r.expiredUploads],

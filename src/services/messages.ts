@@ -120,7 +120,6 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
   if (u.state === 'committed') return { created: false, body: await replay(app, u.messageId, digest) };
   if (u.state === 'rejected') throw uploadMismatch();
   if (u.state !== 'pending' || app.clock.now() > u.commitDeadline) {
-    app.metrics.commitRejected.inc({ reason: 'expired' });
     throw uploadExpired();
   }
   if (!found.senderIsMember) throw senderNotMember();
@@ -133,7 +132,6 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     const current = await getUpload(app.sql, u.messageId);
     if (current?.state === 'committed') return { created: false, body: await replay(app, u.messageId, digest) };
     if (current === null || current.state !== 'pending') throw current?.state === 'rejected' ? uploadMismatch() : uploadExpired();
-    app.metrics.commitRejected.inc({ reason: 'incomplete' });
     throw uploadIncomplete();
   }
   const md5Hex = u.md5 === null ? null : Buffer.from(u.md5, 'base64').toString('hex');
@@ -142,7 +140,6 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     // the object goes. A concurrent commit that already won keeps its (verified) object.
     if (await finishUpload(app.sql, u.messageId, 'rejected', app.clock.now())) {
       await discardBytes(app, u);
-      app.metrics.commitRejected.inc({ reason: 'mismatch' });
       throw uploadMismatch();
     }
     return commitMessage(app, caller, input);

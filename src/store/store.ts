@@ -100,6 +100,13 @@ const toBytes = (d: ArrayBuffer | ArrayBufferView): Uint8Array =>
 
 export const DELETE_BATCH = 1000;
 
+/** What the store reports to metrics: every presigned URL, every request to the bucket. */
+export interface StoreObserver {
+  presigned(kind: 'put' | 'part' | 'get'): void;
+  /** `code` is null for a success, else the S3 error code (or the network error's name). */
+  called(operation: string, seconds: number, code: string | null): void;
+}
+
 export class BlobStore {
   readonly client: S3Client;
   readonly bucket: string;
@@ -107,7 +114,10 @@ export class BlobStore {
   private readonly base: { protocol: string; hostname: string; port: number | undefined; pathPrefix: string };
   private readonly region: string;
 
-  constructor(private readonly config: StoreConfig & { endpoint: string }) {
+  constructor(
+    private readonly config: StoreConfig & { endpoint: string },
+    private readonly observer: StoreObserver | null = null,
+  ) {
     this.bucket = config.bucket;
     this.region = config.region;
     const credentials = { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey };
@@ -122,6 +132,25 @@ export class BlobStore {
       maxAttempts: 3,
     });
     this.presigner = new S3RequestPresigner({ credentials, region: config.region, sha256: Sha256 });
+    if (observer !== null) {
+      // Outside the SDK's retries: one count per operation the broker asked for, as it ended.
+      this.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const started = process.hrtime.bigint();
+          const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+          const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+          try {
+            const out = await next(args);
+            observer.called(operation, seconds(), null);
+            return out;
+          } catch (err) {
+            observer.called(operation, seconds(), codeOf(err) ?? 'Unknown');
+            throw err;
+          }
+        },
+        { step: 'initialize', name: 'brokerStoreMetrics', priority: 'high' },
+      );
+    }
     const u = new URL(config.endpoint);
     const pathPrefix = u.pathname.replace(/\/+$/, '');
     if (config.forcePathStyle) {
@@ -166,6 +195,7 @@ export class BlobStore {
       'if-none-match': '*',
     };
     const req = this.request('PUT', args.key, { 'x-id': 'PutObject' }, headers);
+    this.observer?.presigned('put');
     return this.presign(req, args.now, args.expiresIn, Object.keys(headers));
   }
 
@@ -173,6 +203,7 @@ export class BlobStore {
   presignPart(args: { key: string; uploadId: string; partNumber: number; size: number; now: Date; expiresIn: number }) {
     const headers = { 'content-length': String(args.size) };
     const req = this.request('PUT', args.key, { partNumber: String(args.partNumber), uploadId: args.uploadId, 'x-id': 'UploadPart' }, headers);
+    this.observer?.presigned('part');
     return this.presign(req, args.now, args.expiresIn, Object.keys(headers));
   }
 
@@ -188,6 +219,7 @@ export class BlobStore {
       { 'x-id': 'GetObject', 'response-content-type': 'application/octet-stream', 'response-content-disposition': 'attachment' },
       {},
     );
+    this.observer?.presigned('get');
     return this.presign(req, args.now, args.expiresIn, []);
   }
 

@@ -52,4 +52,7 @@ export async function send(app: TestApp, as: string, convoId: string, recipients
   return r.message_id;
 }
 
+/** An answer's text without its request id, the one part two answers never share. */
+export const withoutRequestId = (text: string): string => text.replace(/,"request_id":"[^"]*"/, '');
+
 export { TEST_SERVICE };

@@ -108,7 +108,10 @@ export interface TestEnvOptions {
   onQuery?: (statement: string) => void;
   /** The complete environment (from testEnv) to share a database and bucket with other brokers. */
   sharedEnv?: Record<string, string>;
+  /** The broker's logger (default: LOG_LEVEL's, on stdout); a suite passes one to read the lines. */
   log?: Logger;
+  /** Process and event-loop metrics, as the server has them. */
+  defaultMetrics?: boolean;
 }
 
 /** The environment a suite's broker is configured from. */
@@ -164,7 +167,14 @@ export async function startTestApp(options: TestEnvOptions = {}): Promise<TestAp
   const config = loadConfig(env);
   const clock = (options.clock as ManualClock | undefined) ?? new ManualClock(Date.now());
   const log = options.log ?? createLogger(config.logLevel);
-  const ctx = await createContext(config, { clock, log, migrate: false, poolSize: 8, onQuery: options.onQuery });
+  const ctx = await createContext(config, {
+    clock,
+    log,
+    migrate: false,
+    poolSize: 8,
+    onQuery: options.onQuery,
+    defaultMetrics: options.defaultMetrics ?? false,
+  });
   const server: Server = createApp(ctx).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const addr = server.address();

@@ -2,6 +2,7 @@ import type { Config } from '../../config.js';
 import { messageIdParams } from '../../schemas/common.js';
 import { ackManyBody, ackManyResponse, commitBody, commitResponse, messageResponse, pendingQuery, pendingResponse } from '../../schemas/messages.js';
 import { ackMany, ackOne, blobUrl, commitMessage, describeMessage, listPending } from '../../services/messages.js';
+import { toAppError } from '../error-handler.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
 const noStore = { 'Cache-Control': 'no-store' };
@@ -19,8 +20,14 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
       200: { description: 'Already committed with the same recipients and metadata (replay)', schema: commitResponse },
     },
     handle: async ({ app, caller, body }) => {
-      const r = await commitMessage(app, caller, body);
-      return { status: r.created ? 201 : 200, body: r.body };
+      try {
+        const r = await commitMessage(app, caller, body);
+        app.metrics.commits.inc({ outcome: r.created ? 'committed' : 'replayed' });
+        return { status: r.created ? 201 : 200, body: r.body };
+      } catch (err) {
+        app.metrics.commits.inc({ outcome: toAppError(err)?.code ?? 'InternalError' });
+        throw err;
+      }
     },
   }),
   defineRoute({

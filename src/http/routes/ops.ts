@@ -29,7 +29,7 @@ export function opsRoutes(openapi: () => unknown): RouteDef[] {
         200: { description: 'Ready' },
         503: { description: 'Not ready; names the failing part' },
       },
-      handle: async ({ app }) => {
+      handle: async ({ app }, ctx) => {
         const now = Date.now();
         if (ready === null || now - ready.at > READY_CACHE_MS) {
           ready = { at: now, result: checkReadiness(app) };
@@ -48,6 +48,7 @@ export function opsRoutes(openapi: () => unknown): RouteDef[] {
             error: database !== null ? 'DatabaseUnavailable' : 'StorageUnavailable',
             message: `Not ready: the ${failing} cannot be reached.`,
             details: { database: database === null ? 'ok' : 'unavailable', storage: storage === null ? 'ok' : 'unavailable' },
+            request_id: ctx.state.requestId as string,
           },
         };
       },
