@@ -1,5 +1,6 @@
 // Shared start-up for the command-line scripts: config problems and unreachable dependencies end
 // in one clear line and a non-zero exit, never a stack trace.
+import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, loadDotEnv, quietAwsSdkNodeWarning, type Config } from '../src/config.js';
 
 export function cliConfig(options: { auth?: boolean } = {}): Readonly<Config> {
@@ -18,23 +19,28 @@ export function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-/** Reads `--name value` and `--flag` arguments; anything unknown is an error. */
-export function parseArgs(argv: string[], spec: { flags: string[]; values: string[]; positionals?: number }) {
-  const flags = new Set<string>();
-  const values = new Map<string, string>();
-  const positionals: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a.startsWith('--')) {
-      const [name, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
-      if (spec.flags.includes(name) && inline === undefined) flags.add(name);
-      else if (spec.values.includes(name)) {
-        const v = inline ?? argv[++i];
-        if (v === undefined) fail(`--${name} needs a value`, 2);
-        values.set(name, v);
-      } else fail(`unknown option ${a}`, 2);
-    } else positionals.push(a);
+export type ArgSpec = Record<string, { type: 'boolean' | 'string'; short?: string }>;
+
+/**
+ * node:util parseArgs, strict: an unknown option, a missing value or an unexpected positional is
+ * an error (exit 2, with the usage); `--help` / `-h` prints the usage and exits 0.
+ */
+export function cliArgs(usage: string, options: ArgSpec, positionals = 0, argv = process.argv.slice(2)) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: positionals > 0 });
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${usage.trimEnd()}`, 2);
   }
-  if (positionals.length > (spec.positionals ?? 0)) fail(`unexpected argument ${positionals[spec.positionals ?? 0]}`, 2);
-  return { flags, values, positionals };
+  if (parsed.values.help === true) {
+    process.stdout.write(`${usage.trimEnd()}\n`);
+    process.exit(0);
+  }
+  if (parsed.positionals.length > positionals) fail(`unexpected argument ${parsed.positionals[positionals]}\n\n${usage.trimEnd()}`, 2);
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  return {
+    flag: (name: string) => values[name] === true,
+    value: (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined),
+    positionals: parsed.positionals,
+  };
 }

@@ -3,9 +3,16 @@ import { createSql } from '../src/db/sql.js';
 import { MigrationError, migrate } from '../src/db/migrate.js';
 import { resolveDevServices } from '../src/dev/embedded.js';
 import { createLogger } from '../src/log.js';
-import { cliConfig, fail, parseArgs } from './cli.js';
+import { cliArgs, cliConfig, fail } from './cli.js';
 
-parseArgs(process.argv.slice(2), { flags: [], values: [] });
+cliArgs(
+  `Usage: npm run migrate
+
+Applies the pending migrations of sql/ to DATABASE_URL (or the embedded development database),
+in one transaction under an advisory lock. The broker also applies them at start.
+  -h, --help  this text`,
+  {},
+);
 const config = cliConfig({ auth: false });
 const log = createLogger('warn');
 const dev = await resolveDevServices({ ...config, store: { ...config.store, endpoint: config.store.endpoint ?? 'http://unused' } }, log, {

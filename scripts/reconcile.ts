@@ -6,13 +6,24 @@ import { reconcile } from '../src/jobs/reconcile.js';
 import { formatReport, type Progress } from '../src/jobs/reconcile-report.js';
 import { createLogger } from '../src/log.js';
 import { StoreRejected, StoreUnavailable } from '../src/store/store.js';
-import { cliConfig, fail, parseArgs } from './cli.js';
+import { cliArgs, cliConfig, fail } from './cli.js';
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
-const { flags, values } = parseArgs(process.argv.slice(2), { flags: ['dry-run', 'json'], values: ['now'] });
+const USAGE = `Usage: npm run reconcile -- [--dry-run] [--json] [--now <RFC 3339 time>]
+
+One reconciliation pass over the database and the bucket, and its report.
+  --dry-run   report what the pass would do; change nothing
+  --json      print the report as JSON
+  --now <t>   pretend the clock reads t (e.g. 2026-03-01T00:00:00Z); a future time needs --dry-run
+  -h, --help  this text
+
+With the development defaults it joins a running npm start's database and bucket.
+Exit 0 after a pass (also when another pass holds the lock), non-zero with one line otherwise.`;
+const args = cliArgs(USAGE, { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, now: { type: 'string' } });
+const flags = { has: (name: 'dry-run' | 'json') => args.flag(name) };
 let now: Date | undefined;
-const nowArg = values.get('now');
+const nowArg = args.value('now');
 if (nowArg !== undefined) {
   now = new Date(nowArg);
   if (!RFC3339.test(nowArg) || Number.isNaN(now.getTime())) fail(`--now must be an RFC 3339 time such as 2026-01-31T12:00:00Z, got "${nowArg}"`, 2);

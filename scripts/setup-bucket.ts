@@ -3,9 +3,16 @@ import { resolveDevServices } from '../src/dev/embedded.js';
 import { createLogger } from '../src/log.js';
 import { corsRules, lifecycleRules } from '../src/store/bucket-rules.js';
 import { BlobStore, StoreNotImplemented, StoreRejected } from '../src/store/store.js';
-import { cliConfig, fail, parseArgs } from './cli.js';
+import { cliArgs, cliConfig, fail } from './cli.js';
 
-parseArgs(process.argv.slice(2), { flags: [], values: [] });
+cliArgs(
+  `Usage: npm run setup-bucket
+
+Applies to R2_BUCKET the CORS rules for CORS_ORIGINS (skipped when empty) and the lifecycle
+backstops (objects under m/ expire after the retention; incomplete multipart uploads are aborted).
+  -h, --help  this text`,
+  {},
+);
 const config = cliConfig();
 // Only the bucket is needed: a placeholder database URL keeps an embedded PostgreSQL from starting.
 const dev = await resolveDevServices({ ...config, databaseUrl: config.databaseUrl ?? 'postgres://unused' }, createLogger('warn'), {

@@ -2,11 +2,22 @@
 import { createSecretKey } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { isDid } from '../src/config.js';
-import { cliConfig, fail, parseArgs } from './cli.js';
+import { cliArgs, cliConfig, fail } from './cli.js';
 
 const DEV_USER_DID = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa';
 
-const { flags, values, positionals } = parseArgs(process.argv.slice(2), { flags: ['service'], values: ['ttl'], positionals: 1 });
+const args = cliArgs(
+  `Usage: npm run token -- [<did>] [--ttl <seconds>]
+       npm run token -- --service [--ttl <seconds>]
+
+Prints a development token signed with JWT_SECRET for <did> (default ${DEV_USER_DID}),
+or with --service for the first DID in SERVICE_DIDS. --ttl: lifetime in seconds (default 3600).`,
+  { service: { type: 'boolean' }, ttl: { type: 'string' } },
+  1,
+);
+const positionals = args.positionals;
+const flags = { has: (name: 'service') => args.flag(name) };
+const values = { get: (name: 'ttl') => args.value(name) };
 const config = cliConfig();
 if (config.jwt.secret === null) fail('npm run token signs with JWT_SECRET; this configuration verifies with a public key instead');
 let did = positionals[0] ?? DEV_USER_DID;
