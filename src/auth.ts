@@ -1,4 +1,4 @@
-// Who is calling: JWT verification (API.md, "Authentication"). Keys are imported once at start:
+// Who is calling: JWT verification (README, "API reference", Authentication). Keys are imported once at start:
 // jose re-imports raw secret bytes on every call, which doubles the cost of a verification.
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, importJWK, jwtVerify, type JWK, type JWTVerifyGetKey, type JWTPayload } from 'jose';

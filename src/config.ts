@@ -70,7 +70,7 @@ export const DEV_R2_SECRET_ACCESS_KEY = 'dev-secret-access-key-never-use-in-prod
 export const DEV_SERVICE_DID = 'did:web:localhost';
 
 const MIB = 1024 * 1024;
-/** R2 and S3 limits (R2-NOTES.md). */
+/** R2 and S3 limits (README, "Architecture", storage facts). */
 export const MIN_PART_BYTES = 5 * MIB;
 export const MAX_PART_BYTES = 5 * 1024 * MIB;
 /**

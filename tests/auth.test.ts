@@ -1,4 +1,4 @@
-// Every token defect in API.md answers 401 with the right code, and a good token passes.
+// Every token defect the API reference (README) lists answers 401 with the right code, and a good token passes.
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { suite } from 'uvu';

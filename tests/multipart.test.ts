@@ -46,7 +46,8 @@ async function putRaw(url: string, headers: Record<string, string>, body: Uint8A
     await res.arrayBuffer();
     return { status: res.status, etag: res.headers.get('etag') };
   } catch {
-    // R2-NOTES.md "Clients": a store refusing a body before reading it can look like a network error.
+    // A store refusing a body before reading it can look like a network error (Node's fetch throws
+    // where curl sees the 403).
     return { status: -1, etag: null };
   }
 }

@@ -19,7 +19,7 @@ async function put(url: string, headers: Record<string, string>, body: Uint8Arra
     await res.arrayBuffer();
     return res.status;
   } catch {
-    // R2-NOTES.md: a store that rejects before reading the body may surface as a network error.
+    // A store that rejects before reading the body may surface as a network error (Node's fetch).
     return -1;
   }
 }

@@ -22,7 +22,7 @@ import type {
   UrlsRequest,
 } from './wire.js';
 
-/** API.md: POST /messages/ack takes at most 500 ids. */
+/** POST /messages/ack takes at most 500 ids (README, "API reference"). */
 const ACK_BATCH = 500;
 
 export interface FetchedMessage {

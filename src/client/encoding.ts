@@ -1,4 +1,4 @@
-// Standard base64 with padding (API.md "Conventions"), without Node's Buffer so a browser can run it.
+// Standard base64 with padding (README, "API reference", conventions), without Node's Buffer so a browser can run it.
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 export function toBase64(bytes: Uint8Array): string {

@@ -11,7 +11,7 @@ export class BrokerClientError extends Error {
   }
 }
 
-/** The broker answered non-2xx; `code` is the API's `error` field (API.md, "Errors"). */
+/** The broker answered non-2xx; `code` is the API's `error` field (README, "API reference", errors). */
 export class BrokerError extends BrokerClientError {
   constructor(
     readonly status: number,
@@ -41,7 +41,7 @@ export class StoreError extends BrokerClientError {
 
 /**
  * A request never got an answer. On a PUT this may still be a store rejection: stores that refuse
- * a body before reading it can surface as a reset connection (R2-NOTES.md, "Clients").
+ * a body before reading it can surface as a reset connection (Node's fetch throws where curl sees the 403).
  */
 export class NetworkError extends BrokerClientError {
   constructor(message: string, options?: { cause?: unknown }) {

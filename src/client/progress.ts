@@ -40,7 +40,7 @@ export function detectBodyProgress(customFetch: boolean): BodyProgress {
 /**
  * One presigned PUT (exactly the signed headers; content-length comes from the body) that calls
  * `onSent(bytes)` as the body goes out. Throws NetworkError when no answer came: the store may
- * have refused the body before reading it (R2-NOTES.md, "Clients"), so "maybe rejected".
+ * have refused the body before reading it (Node's fetch can throw where curl sees the 403), so "maybe rejected".
  */
 export function putWithProgress(
   mode: BodyProgress,

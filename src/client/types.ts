@@ -32,7 +32,7 @@ export interface Progress {
 export type Body = Uint8Array | Blob | ReadableStream<Uint8Array>;
 
 export interface UploadOptions {
-  /** DIDs; omitted: every member of the conversation but the sender (API.md, commit). */
+  /** DIDs; omitted: every member of the conversation but the sender (README, "API reference", commit). */
   recipients?: string[];
   metadata?: Record<string, unknown>;
   /** Default application/octet-stream; the broker stores no type a browser would render. */

@@ -76,7 +76,7 @@ export class Upload {
     const { source, options } = this;
     const signal = options.signal;
     const sha256 = options.sha256 ?? (await sha256Of(source));
-    // md5 is only read for single PUTs (API.md), and hashing a large Blob in JS is not free.
+    // md5 is only read for single PUTs (README, "API reference"), and hashing a large Blob in JS is not free.
     const md5 = source.size <= limits.multipart_threshold_bytes ? await md5Of(source, signal) : undefined;
     const { body: r } = await this.env.transport.api<Reservation>('POST', '/api/v1/uploads', {
       body: { convo_id: this.convoId, size: source.size, md5, sha256, content_type: options.contentType } satisfies ReserveRequest,
@@ -154,7 +154,8 @@ export class Upload {
 
   /**
    * One PUT and what to do about its failure: 'retry' after dropping the URL (a 403 or a lost
-   * answer may be an expired signature; R2-NOTES.md "Clients"), or the answer to act on.
+   * answer may be an expired signature; a store refusing a body early can look like a network
+   * error), or the answer to act on.
    */
   private async put(
     url: string,

@@ -1,4 +1,4 @@
-// The wire contract of API.md: every request body, query and answer, as sent (snake_case). The one
+// The wire contract of the API (README, "API reference"): every request body, query and answer, as sent (snake_case). The one
 // definition both sides use: the client builds and reads these; the server's route schemas are
 // checked against them by the type checker (src/schemas/), and its services return them.
 // Types only, plus the limits a request must keep: safe in a browser.

@@ -1,5 +1,6 @@
 // Queries of the reconciliation pass. Every one is a single bounded statement: the pass never
-// holds a transaction open while it talks to the bucket (STYLE.md 7).
+// holds a transaction open while it talks to the bucket (no network I/O inside a transaction: a
+// slow bucket must not hold locks).
 import type { Tx } from './sql.js';
 
 

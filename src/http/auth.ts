@@ -1,4 +1,4 @@
-// Reading the bearer token of a request (API.md, "Authentication"); verifying it is src/auth.ts.
+// Reading the bearer token of a request (README, "API reference", Authentication); verifying it is src/auth.ts.
 import { authRequired } from '../errors.js';
 
 /** The bearer token of an Authorization header, or an AuthRequired error. */

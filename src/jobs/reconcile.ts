@@ -1,4 +1,5 @@
-// One reconciliation pass: a plain function of the context and a clock reading (STYLE.md 8).
+// One reconciliation pass: a plain function of the context and a clock reading, so the scheduler,
+// the CLI and the tests all call it directly.
 // Order of every deletion: make the row say "not live" first (expired), or pick only rows that
 // can never become live again (past retention, fully acked, already finished); then delete the
 // bytes; then record it (cleaned_at) or drop the rows. A pass that dies anywhere in between

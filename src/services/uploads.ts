@@ -19,7 +19,7 @@ import { blobKeyFor, uuidv7 } from '../ids.js';
 import { StoreRejected, type PresignedRequest } from '../store/store.js';
 
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
-/** At most this many part URLs in one answer (API.md). */
+/** At most this many part URLs in one answer (README, "API reference"). */
 export const MAX_PART_URLS = 100;
 
 /** Uploads a caller may see: its own, or any for a service. Anything else is "not found". */

@@ -1,4 +1,4 @@
-// The bucket configuration `npm run setup-bucket` applies (R2-NOTES.md, "Cloudflare R2").
+// The bucket configuration `npm run setup-bucket` applies (README, "Architecture", storage facts).
 import type { CORSRule, LifecycleRule } from '@aws-sdk/client-s3';
 import type { Config } from '../config.js';
 import { DAY_MS } from '../lifecycle.js';
