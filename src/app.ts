@@ -1,6 +1,7 @@
 // The Koa application: middleware order and the routers. No I/O happens here.
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { devPage, devPageEnabled } from './dev/dev-page.js';
 import { accessLog } from './http/access-log.js';
@@ -14,12 +15,20 @@ import { opsRoutes } from './http/routes/ops.js';
 
 export const API_VERSION = '1.0.0';
 
+/** Every route the broker serves, /openapi.json's among them. */
+export function allRoutes(config: Readonly<Config>): RouteDef[] {
+  let document: unknown;
+  const all: RouteDef[] = [...apiRoutes(config), ...opsRoutes(() => (document ??= buildOpenApi(all, API_VERSION)))];
+  return all;
+}
+
+/** The OpenAPI document of a broker with this configuration (limits are part of the schemas). */
+export const openApiDocument = (config: Readonly<Config>) => buildOpenApi(allRoutes(config), API_VERSION);
+
 export function createApp(app: AppContext): Koa {
   const koa = new Koa({ proxy: false });
   koa.silent = true; // errors are logged by the error handler, with the request they belong to
-  const api = apiRoutes(app.config);
-  let document: unknown;
-  const all: RouteDef[] = [...api, ...opsRoutes(() => (document ??= buildOpenApi(all, API_VERSION)))];
+  const all = allRoutes(app.config);
   const router = new Router();
   mountRoutes(router, app, all);
 

@@ -1,24 +1,27 @@
-// Errors are values with a stable code (API.md, "Errors"). Every error the broker answers with is
-// built here, in the order of API.md's table; the error handler maps them to bodies.
+// Errors are values with a stable code (README, "API reference", errors). Every error the broker
+// answers with is built here, in the order of that table; the error handler maps them to bodies.
 
-export type ErrorCode =
-  | 'InvalidRequest'
-  | 'AuthRequired'
-  | 'InvalidToken'
-  | 'Forbidden'
-  | 'NotFound'
-  | 'MethodNotAllowed'
-  | 'UploadIncomplete'
-  | 'Conflict'
-  | 'UploadExpired'
-  | 'PayloadTooLarge'
-  | 'UnsupportedMediaType'
-  | 'UploadMismatch'
-  | 'RateLimited'
-  | 'StorageUnavailable'
-  | 'DatabaseUnavailable'
-  | 'AuthUnavailable'
-  | 'InternalError';
+export const ERROR_CODES = [
+  'InvalidRequest',
+  'AuthRequired',
+  'InvalidToken',
+  'Forbidden',
+  'NotFound',
+  'MethodNotAllowed',
+  'UploadIncomplete',
+  'Conflict',
+  'UploadExpired',
+  'PayloadTooLarge',
+  'UnsupportedMediaType',
+  'UploadMismatch',
+  'RateLimited',
+  'StorageUnavailable',
+  'DatabaseUnavailable',
+  'AuthUnavailable',
+  'InternalError',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class AppError extends Error {
   constructor(

@@ -48,7 +48,9 @@ export interface RouteDef<B extends MaybeSchema = MaybeSchema, Q extends MaybeSc
   query?: Q;
   body?: B;
   /** Status → description and, when JSON, its schema. */
-  responses: Record<number, { description: string; schema?: Schema }>;
+  responses: Record<number, { description: string; schema?: Schema; contentType?: string }>;
+  /** Errors particular to this route (status → when); the ones every route shares are added by openapi.ts. */
+  errors?: Record<number, string>;
   // A method, so that a route with specific schemas is still a RouteDef of the list.
   handle(input: RouteInput<Input<B>, Input<Q>, Input<P>>, ctx: Context): Promise<Reply>;
 }

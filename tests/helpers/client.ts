@@ -1,5 +1,5 @@
 // A BrokerClient for the suites, with a fetch that records every request and lets a test inject
-// faults (the hand-written fake STYLE.md allows where a real part cannot show the case).
+// faults (a hand-written fake, used only where a real part cannot show the case).
 import { BrokerClient } from '../../src/client/index.js';
 import type { BrokerClientOptions } from '../../src/client/index.js';
 import type { TestApp } from './harness.js';
@@ -57,6 +57,8 @@ export function recordingFetch(app: TestApp): RecordingFetch {
       if (injected instanceof Error) throw injected;
       const res = injected ?? (await fetch(input, init));
       entry.status = res.status;
+      // The broker's own answers must match its document (an injected fault is not the broker's).
+      if (injected === undefined && target === 'api') await app.checkAnswer(method, url, res.status, res.headers, await res.clone().text());
       if (isPut && rec.putDelayMs > 0) await new Promise((r) => setTimeout(r, rec.putDelayMs));
       return res;
     } finally {

@@ -13,6 +13,7 @@ import { createContext, type AppContext } from '../../src/context.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createSql, type Sql } from '../../src/db/sql.js';
 import { createLogger, type Logger } from '../../src/log.js';
+import { OpenApiChecker } from './openapi.js';
 import { mintToken } from './tokens.js';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
@@ -140,8 +141,10 @@ export interface TestApp {
   clock: ManualClock;
   url: string;
   token(did: string, claims?: Parameters<typeof mintToken>[2]): Promise<string>;
-  /** JSON request against the broker; `as` mints a token for that DID. */
+  /** JSON request against the broker; `as` mints a token for that DID. Every answer is checked against /openapi.json. */
   call(method: string, path: string, options?: CallOptions): Promise<CallResult>;
+  /** Throws when an answer of this broker does not match its /openapi.json. */
+  checkAnswer(method: string, url: string, status: number, headers: Headers, text: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -180,12 +183,18 @@ export async function startTestApp(options: TestEnvOptions = {}): Promise<TestAp
   const addr = server.address();
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   const token = (did: string, claims?: Parameters<typeof mintToken>[2]) => mintToken(TEST_SECRET, did, claims);
+  let checker: Promise<OpenApiChecker> | undefined;
+  const checkAnswer = async (method: string, u: string, status: number, headers: Headers, text: string) => {
+    checker ??= fetch(`${url}/openapi.json`).then(async (r) => new OpenApiChecker((await r.json()) as Record<string, unknown>));
+    (await checker).check(method, u, status, headers, text);
+  };
   return {
     ctx,
     config,
     clock,
     url,
     token,
+    checkAnswer,
     async call(method, p, o = {}) {
       const headers: Record<string, string> = { ...(o.headers ?? {}) };
       const bearer = o.token ?? (o.as ? await token(o.as) : undefined);
@@ -197,6 +206,7 @@ export async function startTestApp(options: TestEnvOptions = {}): Promise<TestAp
       }
       const res = await fetch(url + p, { method, headers, body, redirect: o.redirect ?? 'manual' });
       const text = await res.text();
+      if (res.type !== 'opaqueredirect' && (o.redirect ?? 'manual') === 'manual') await checkAnswer(method, url + p, res.status, res.headers, text);
       let parsed: unknown = undefined;
       try {
         parsed = text ? JSON.parse(text) : undefined;

@@ -15,6 +15,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     tag: 'messages',
     auth: true,
     body: commitBody(config.maxRecipients),
+    errors: { 403: 'Forbidden: not the uploader nor a service, or a recipient is not a member', 404: 'NotFound: no such upload visible to the caller', 409: 'UploadIncomplete (the object is not in the bucket yet: retry after the PUT) or Conflict (a replay with other recipients or metadata)', 410: 'UploadExpired: past the commit deadline', 422: 'UploadMismatch: the object differs from the declaration; it was deleted' },
     responses: {
       201: { description: 'Committed', schema: commitResponse },
       200: { description: 'Already committed with the same recipients and metadata (replay)', schema: commitResponse },

@@ -4,6 +4,16 @@ import { constant } from '../../schemas/common.js';
 import { checkReadiness, type Readiness } from '../../services/health.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
+const readySchema = Type.Unsafe<{ status: 'ready'; checks: { database: 'ok'; storage: 'ok' } }>({
+  type: 'object',
+  additionalProperties: false,
+  required: ['status', 'checks'],
+  properties: {
+    status: { const: 'ready' },
+    checks: { type: 'object', additionalProperties: false, required: ['database', 'storage'], properties: { database: { const: 'ok' }, storage: { const: 'ok' } } },
+  },
+});
+
 /** Readiness is public: answer from a result at most this old rather than hit both parts per call. */
 const READY_CACHE_MS = 2000;
 
@@ -25,10 +35,8 @@ export function opsRoutes(openapi: () => unknown): RouteDef[] {
       summary: 'The database and the bucket both answer',
       tag: 'operations',
       auth: false,
-      responses: {
-        200: { description: 'Ready' },
-        503: { description: 'Not ready; names the failing part' },
-      },
+      responses: { 200: { description: 'Ready', schema: readySchema } },
+      errors: { 503: 'DatabaseUnavailable or StorageUnavailable: not ready; details name the failing part (causes stay in the log); has Retry-After' },
       handle: async ({ app }, ctx) => {
         const now = Date.now();
         if (ready === null || now - ready.at > READY_CACHE_MS) {
@@ -59,7 +67,7 @@ export function opsRoutes(openapi: () => unknown): RouteDef[] {
       summary: 'Prometheus metrics',
       tag: 'operations',
       auth: false,
-      responses: { 200: { description: 'Prometheus text format' } },
+      responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain', schema: Type.String() } },
       handle: async ({ app }) => ({
         status: 200,
         headers: { 'content-type': app.metrics.registry.contentType },
@@ -72,7 +80,7 @@ export function opsRoutes(openapi: () => unknown): RouteDef[] {
       summary: 'This document',
       tag: 'operations',
       auth: false,
-      responses: { 200: { description: 'OpenAPI 3.1' } },
+      responses: { 200: { description: 'OpenAPI 3.1', schema: Type.Unsafe<Record<string, unknown>>({ type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { const: '3.1.0' } } }) } },
       handle: async () => ({ status: 200, body: openapi() }),
     }),
   ];

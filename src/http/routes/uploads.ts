@@ -14,6 +14,7 @@ export const uploadRoutes = (): RouteDef[] => [
     tag: 'uploads',
     auth: true,
     body: reserveBody,
+    errors: { 403: 'Forbidden: not a member of the conversation', 404: 'NotFound: no such conversation visible to the caller', 413: 'PayloadTooLarge: the declared size is above max_message_bytes', 429: 'RateLimited: the rate, or max_pending_uploads open uploads; has Retry-After' },
     responses: { 201: { description: 'Reserved', schema: reserveResponse } },
     handle: async ({ app, caller, body }) => ({ status: 201, headers: noStore, body: await reserveUpload(app, caller, body) }),
   }),
@@ -25,6 +26,7 @@ export const uploadRoutes = (): RouteDef[] => [
     auth: true,
     params: messageIdParams,
     body: urlsBody,
+    errors: { 409: 'Conflict: the upload is already committed', 410: 'UploadExpired: past the commit deadline, aborted or rejected' },
     responses: { 200: { description: 'Fresh URLs', schema: urlsResponse } },
     handle: async ({ app, caller, body, params }) => ({
       status: 200,
@@ -40,6 +42,7 @@ export const uploadRoutes = (): RouteDef[] => [
     auth: true,
     params: messageIdParams,
     body: completeBody,
+    errors: { 410: 'UploadExpired: past the commit deadline, or the multipart upload is gone' },
     responses: { 200: { description: 'Completed', schema: completeResponse } },
     handle: async ({ app, caller, body, params }) => ({ status: 200, body: await completeUpload(app, caller, params.message_id, body.parts) }),
   }),
@@ -60,6 +63,7 @@ export const uploadRoutes = (): RouteDef[] => [
     tag: 'uploads',
     auth: true,
     params: messageIdParams,
+    errors: { 409: 'Conflict: the upload is already committed' },
     responses: { 204: { description: 'Aborted' } },
     handle: async ({ app, caller, params }) => {
       await abortUpload(app, caller, params.message_id);
