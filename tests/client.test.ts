@@ -184,6 +184,9 @@ test('API errors arrive as BrokerError with the status and the error code', asyn
       assert.is((err as BrokerError).status, status, (err as Error).message);
       assert.is((err as BrokerError).code, code);
       assert.ok((err as Error).message.length > 0);
+      const { requestId, body } = err as BrokerError;
+      assert.ok(requestId !== undefined && requestId.length > 0, 'the request id to quote');
+      assert.is((body as { request_id?: string }).request_id, requestId);
     }
   }
 });

@@ -29,7 +29,7 @@ const records = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>)
 const accessLines = () => records().filter((r) => r.msg === 'request');
 
 test.before(async () => {
-  app = await startTestApp({ log: pino({ level: 'info' }, capture(lines)) });
+  app = await startTestApp({ log: pino({ level: 'info' }, capture(lines)), env: { CORS_ORIGINS: 'https://app.example' } });
 });
 test.after(() => app.close());
 
@@ -51,6 +51,13 @@ test("a well-formed caller's request id is kept; a malformed one is replaced", a
     const r = await app.call('GET', '/healthz', { headers: { 'x-request-id': bad } });
     assert.match(r.headers.get('x-request-id') ?? '', UUID, bad);
   }
+});
+
+test('a browser on an allowed origin may read the request id', async () => {
+  const r = await app.call('GET', '/api/v1/limits', { as: alice, headers: { origin: 'https://app.example' } });
+  assert.is(r.status, 200);
+  const exposed = (r.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/\s*,\s*/);
+  assert.ok(exposed.includes('x-request-id'), exposed.join(','));
 });
 
 test('an error body quotes the request id of its answer', async () => {

@@ -21,6 +21,8 @@ export class BrokerError extends BrokerClientError {
     readonly body?: unknown,
     /** Seconds from `Retry-After`, when the broker sent one. */
     readonly retryAfter?: number,
+    /** The answer's `x-request-id` (also the body's `request_id`): quote it when reporting a problem. */
+    readonly requestId?: string,
   ) {
     super(message);
     this.name = 'BrokerError';

@@ -129,6 +129,7 @@ function toBrokerError(res: Response, body: unknown, what: string): BrokerError 
     typeof b.message === 'string' ? b.message : `${what} answered ${res.status}`,
     body,
     retryAfter,
+    res.headers.get('x-request-id') ?? undefined,
   );
 }
 

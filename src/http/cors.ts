@@ -16,7 +16,8 @@ export function cors(origins: readonly string[]) {
       ctx.status = 204;
       return;
     }
-    ctx.set('Access-Control-Expose-Headers', 'Retry-After, Location');
+    // x-request-id: a browser client can read the id to quote (it is in error bodies too).
+    ctx.set('Access-Control-Expose-Headers', 'Retry-After, Location, x-request-id');
     return next();
   };
 }
