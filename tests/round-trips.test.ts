@@ -1,4 +1,4 @@
-// Round trips to PostgreSQL are a budget (ARCHITECTURE.md): every statement a hot route sends is
+// Round trips to PostgreSQL are a budget (README, "Architecture"): every statement a hot route sends is
 // waiting time for the caller and driver CPU for the broker. This suite counts the statements each
 // route sends through the context's own `sql` and fails when a route exceeds its budget.
 import { suite } from 'uvu';
