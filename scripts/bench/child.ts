@@ -1,10 +1,10 @@
-// Starts scripts/bench/broker.ts as a child process and reads its counters.
+// Starts scripts/bench/broker.ts (or the baseline) as a child process and reads its counters.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BrokerStats } from './broker.js';
+import type { ChildStats } from './ipc-server.js';
 
 export interface Sample {
   /** Broker CPU (user + system), µs, from process.cpuUsage() inside the broker. */
@@ -14,6 +14,8 @@ export interface Sample {
   bytesIn: number;
   bytesOut: number;
   requests: number;
+  /** Peak resident set of the child so far, KiB. */
+  maxRssKb: number;
 }
 
 export interface BrokerChild {
@@ -37,8 +39,16 @@ function procCpuMs(pid: number): number {
   }
 }
 
-export async function startBrokerChild(env: Record<string, string>): Promise<BrokerChild> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'broker.ts')], {
+export interface ChildOptions {
+  /** broker.ts (default) or baseline.ts. */
+  script?: string;
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[];
+}
+
+export async function startBrokerChild(env: Record<string, string>, options: ChildOptions = {}): Promise<BrokerChild> {
+  const args = [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(here, options.script ?? 'broker.ts')];
+  const child: ChildProcess = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -52,7 +62,7 @@ export async function startBrokerChild(env: Record<string, string>): Promise<Bro
     url: `http://127.0.0.1:${ready.port}`,
     pid,
     async sample() {
-      const reply = once(child, 'message') as Promise<[BrokerStats]>;
+      const reply = once(child, 'message') as Promise<[ChildStats]>;
       child.send({ type: 'stats' });
       const [s] = await reply;
       return {
@@ -61,6 +71,7 @@ export async function startBrokerChild(env: Record<string, string>): Promise<Bro
         bytesIn: s.bytesIn,
         bytesOut: s.bytesOut,
         requests: s.requests,
+        maxRssKb: s.maxRssKb,
       };
     },
     async stop() {
@@ -80,5 +91,6 @@ export function diff(a: Sample, b: Sample): Sample {
     bytesIn: b.bytesIn - a.bytesIn,
     bytesOut: b.bytesOut - a.bytesOut,
     requests: b.requests - a.requests,
+    maxRssKb: b.maxRssKb,
   };
 }

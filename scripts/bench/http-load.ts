@@ -1,0 +1,86 @@
+// A closed-loop load generator on node:http: `connections` keep-alive connections to 127.0.0.1,
+// each sending its next request as soon as the previous answer is read. Bounded by a request count
+// and by time. Requests are prepared by the caller (bodies as Buffers, headers built once) so the
+// generator's own CPU per request stays small: it shares the machine with what it measures.
+import http from 'node:http';
+
+export interface Req {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer;
+}
+
+export interface LoadOptions {
+  /** Base URL: http://127.0.0.1:port only. */
+  url: string;
+  connections: number;
+  seconds: number;
+  /** At most this many requests (e.g. the number of prepared uploads). */
+  maxRequests: number;
+  /** The i-th request (i counts from 0 across all connections). */
+  request(i: number): Req;
+  /** The expected status; anything else counts as an error. */
+  expect: number;
+}
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  p50ms: number;
+  p99ms: number;
+  /** First unexpected answer, for the log. */
+  firstError: string | null;
+}
+
+function send(agent: http.Agent, host: string, port: number, r: Req): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers = r.body ? { ...r.headers, 'content-length': String(r.body.length) } : r.headers;
+    const req = http.request({ host, port, method: r.method, path: r.path, headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(r.body);
+  });
+}
+
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const target = new URL(o.url);
+  if (target.hostname !== '127.0.0.1') throw new Error('the load generator targets 127.0.0.1 only');
+  const port = Number(target.port);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections });
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  let firstError: string | null = null;
+  const started = performance.now();
+  const deadline = started + o.seconds * 1000;
+  const worker = async () => {
+    while (next < o.maxRequests && performance.now() < deadline) {
+      const r = o.request(next++);
+      const t = performance.now();
+      try {
+        const res = await send(agent, '127.0.0.1', port, r);
+        if (res.status !== o.expect) {
+          errors++;
+          firstError ??= `${r.method} ${r.path} → ${res.status} ${res.body.slice(0, 200)}`;
+        }
+      } catch (err) {
+        errors++;
+        firstError ??= `${r.method} ${r.path} → ${(err as Error).message}`;
+      }
+      latencies.push(performance.now() - t);
+    }
+  };
+  await Promise.all(Array.from({ length: o.connections }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+  return { requests: latencies.length, errors, seconds, perSecond: latencies.length / seconds, p50ms: pct(0.5), p99ms: pct(0.99), firstError };
+}

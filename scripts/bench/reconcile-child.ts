@@ -1,0 +1,32 @@
+// One reconciliation run in a process of its own, so its peak memory is its own: passes of the
+// reconcile that src/jobs/reconcile.ts exports, until one reports complete. Configured like the
+// broker (environment through loadConfig); --now <ms> is the clock reading. Prints one JSON line.
+import { loadConfig, quietAwsSdkNodeWarning } from '../../src/config.js';
+import { createContext } from '../../src/context.js';
+import { reconcile } from '../../src/jobs/reconcile.js';
+import { createLogger } from '../../src/log.js';
+
+quietAwsSdkNodeWarning();
+const now = new Date(Number(process.argv[process.argv.indexOf('--now') + 1]));
+const config = loadConfig();
+const app = await createContext(config, { log: createLogger('silent'), migrate: false, poolSize: 3 });
+const started = performance.now();
+let passes = 0;
+let complete = false;
+const totals: Record<string, number> = {};
+try {
+  while (!complete && passes < 50) {
+    const report = await reconcile(app, { now });
+    passes++;
+    complete = report.complete;
+    for (const [k, v] of Object.entries(report as unknown as Record<string, unknown>)) {
+      const n = (v as { count?: number } | null)?.count;
+      if (typeof n === 'number') totals[k] = (totals[k] ?? 0) + n;
+    }
+    totals.listed = (totals.listed ?? 0) + report.listed;
+  }
+} finally {
+  await app.close();
+}
+const seconds = (performance.now() - started) / 1000;
+process.stdout.write(`${JSON.stringify({ passes, complete, seconds, maxRssKb: process.resourceUsage().maxRSS, totals })}\n`);
