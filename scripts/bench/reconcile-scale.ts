@@ -25,21 +25,30 @@ export interface ReconcileResult {
   totals: Record<string, number>;
 }
 
-/** Puts `keys` through presigned PUTs, 32 at a time (not timed as part of the pass). */
+/** Puts `keys` through presigned PUTs, 16 at a time (not timed as part of the pass). */
 async function putAll(store: BlobStore, keys: string[], log: (s: string) => void): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < keys.length) {
       const key = keys[next++]!;
-      const p = await store.presignPut({ key, size: 1, md5: MD5, contentType: 'application/octet-stream', now: new Date(), expiresIn: 600 });
-      const { 'content-length': _len, ...headers } = p.headers;
-      const res = await fetch(p.url, { method: 'PUT', headers, body: BODY });
-      await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`PUT ${key}: ${res.status}`);
+      // The emulator, starved of CPU, sometimes drops a connection: try again a few times.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const p = await store.presignPut({ key, size: 1, md5: MD5, contentType: 'application/octet-stream', now: new Date(), expiresIn: 600 });
+          const { 'content-length': _len, ...headers } = p.headers;
+          const res = await fetch(p.url, { method: 'PUT', headers, body: BODY });
+          await res.arrayBuffer();
+          if (res.status !== 200) throw new Error(`PUT ${key}: ${res.status}`);
+          break;
+        } catch (err) {
+          if (attempt >= 5) throw err;
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+        }
+      }
       if (next % 10_000 === 0) log(`  ${next.toLocaleString('en')} objects`);
     }
   };
-  await Promise.all(Array.from({ length: 32 }, worker));
+  await Promise.all(Array.from({ length: 16 }, worker));
 }
 
 async function one(n: number, log: (s: string) => void): Promise<ReconcileResult> {

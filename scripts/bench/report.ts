@@ -18,6 +18,7 @@ export interface Report {
   reconcile: ReconcileResult[];
   cold: ColdStart | null;
   uploads: string;
+  failures: string[];
   total: number;
 }
 
@@ -118,6 +119,7 @@ export function report(r: Report): string {
       '',
     );
   }
+  if (r.failures.length > 0) lines.push('## Sections that failed in this run', '', ...r.failures.map((f) => `- ${f}`), '');
   lines.push(r.uploads, '');
   const notes = path.join(here, 'NOTES.md');
   if (existsSync(notes)) lines.push(readFileSync(notes, 'utf8'));

@@ -36,9 +36,11 @@ export const SETTINGS = {
   warmupSeconds: quick ? 1 : 2,
   rounds: 3,
   smallRows: 100_000,
-  // 10 M was the goal; loading 1 M rows took 122 s on this machine while it was shared (see NOTES.md).
-  largeRows: quick ? 300_000 : 2_000_000,
-  reconcileObjects: quick ? [1_000, 5_000] : [10_000, 100_000],
+  // The goals name 10 M rows and 100 k objects; on the shared machine of the recorded run, loading
+  // 1 M rows took about 2 minutes and the emulator took PUTs slowly, so the full run stays within its
+  // 15 minutes with 1 M rows and 30 k objects (scripts/bench/NOTES.md).
+  largeRows: quick ? 300_000 : 1_000_000,
+  reconcileObjects: quick ? [1_000, 5_000] : [10_000, 30_000],
 };
 const wants = (name: string) => only === null || only.test(name);
 
@@ -63,7 +65,7 @@ async function ratios(): Promise<{ results: ScenarioResult[]; explain: string; s
   try {
     await run(await reserveScenario(timed));
     await run(await soloScenario({ connections: 20, seconds, maxRequests: 1_000_000 }));
-    await run(await commitScenario({ connections, seconds, maxRequests: quick ? 400 : 1500 }, broker.url));
+    await run(await commitScenario({ connections, seconds, maxRequests: quick ? 400 : 1000 }, broker.url));
     if (!['pending', 'fetch', 'ack'].some(wants)) return { results, explain, seedSeconds };
     log(`seeding ${SETTINGS.smallRows.toLocaleString('en')} recipient rows`);
     await growRecipientRows(admin, SETTINGS.smallRows, log);
@@ -91,14 +93,26 @@ async function main(): Promise<void> {
   let reconcile: ReconcileResult[] = [];
   let cold: ColdStart | null = null;
   let uploads = '';
+  const failures: string[] = [];
   try {
     const r = await ratios();
-    if (wants('reconcile')) reconcile = await reconcileAtScale(SETTINGS.reconcileObjects, log);
-    if (wants('cold start')) cold = await coldStart(log);
-    if (wants('upload cost')) uploads = await uploadCost(quick, log);
+    // A section that fails is reported as such; the figures of the others are kept.
+    const section = async <T>(name: string, fn: () => Promise<T>, fallback: T): Promise<T> => {
+      if (!wants(name)) return fallback;
+      try {
+        return await fn();
+      } catch (err) {
+        log(`${name} failed: ${(err as Error).message}`);
+        failures.push(`${name}: ${(err as Error).message.split('\n')[0]}`);
+        return fallback;
+      }
+    };
+    reconcile = await section('reconcile', () => reconcileAtScale(SETTINGS.reconcileObjects, log), []);
+    cold = await section('cold start', () => coldStart(log), null);
+    uploads = await section('upload cost', () => uploadCost(quick, log), '');
     const total = (performance.now() - started) / 1000;
     if (only === null) {
-      writeFileSync(path.join(here, 'RESULTS.md'), report({ settings: SETTINGS, ...r, reconcile, cold, uploads, total }));
+      writeFileSync(path.join(here, 'RESULTS.md'), report({ settings: SETTINGS, ...r, reconcile, cold, uploads, failures, total }));
       log(`done in ${total.toFixed(0)} s; results in scripts/bench/RESULTS.md`);
     } else {
       log(`done in ${total.toFixed(0)} s (--only: RESULTS.md left as it was)`);
