@@ -1,4 +1,5 @@
-// npm run reconcile -- [--dry-run] [--json] [--now <RFC 3339>]: one pass and its report. With the
+// npm run reconcile -- [--audit] [--dry-run] [--json] [--now <RFC 3339>]: one pass and its report
+// (--audit: the incremental bucket walk for strays and missing objects instead of the routine pass). With the
 // embedded defaults it joins a running `npm start`'s database and bucket (DATA_DIR/embedded.json).
 import { createContext, type AppContext } from '../src/context.js';
 import { isConnectionError, ping } from '../src/db/sql.js';
@@ -10,18 +11,20 @@ import { cliArgs, cliConfig, fail } from './cli.js';
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
-const USAGE = `Usage: npm run reconcile -- [--dry-run] [--json] [--now <RFC 3339 time>]
+const USAGE = `Usage: npm run reconcile -- [--audit] [--dry-run] [--json] [--now <RFC 3339 time>]
 
-One reconciliation pass over the database and the bucket, and its report.
+One reconciliation pass, and its report: the routine pass (from the rows; never lists the bucket)
+or, with --audit, the incremental bucket walk (strays and missing objects).
+  --audit     the bucket audit, continuing from its stored position
   --dry-run   report what the pass would do; change nothing
   --json      print the report as JSON
   --now <t>   pretend the clock reads t (e.g. 2026-03-01T00:00:00Z); a future time needs --dry-run
   -h, --help  this text
 
 With the development defaults it joins a running npm start's database and bucket.
-Exit 0 after a pass (also when another pass holds the lock), non-zero with one line otherwise.`;
-const args = cliArgs(USAGE, { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, now: { type: 'string' } });
-const flags = { has: (name: 'dry-run' | 'json') => args.flag(name) };
+Exit 0 after a pass (also when another pass holds the lease), non-zero with one line otherwise.`;
+const args = cliArgs(USAGE, { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, audit: { type: 'boolean' }, now: { type: 'string' } });
+const flags = { has: (name: 'dry-run' | 'json' | 'audit') => args.flag(name) };
 let now: Date | undefined;
 const nowArg = args.value('now');
 if (nowArg !== undefined) {
@@ -67,7 +70,7 @@ const onProgress = tty
   ? (p: Progress) => process.stderr.write(`\r\x1b[Klisting ${p.prefix ?? ''} … ${p.listed} objects`)
   : undefined;
 try {
-  const report = await reconcile(app!, { now, dryRun: flags.has('dry-run'), onProgress });
+  const report = await reconcile(app!, { now, dryRun: flags.has('dry-run'), audit: flags.has('audit'), onProgress });
   if (tty) process.stderr.write('\r\x1b[K');
   process.stdout.write(flags.has('json') ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
   if (report.errors.length > 0) {

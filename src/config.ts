@@ -50,6 +50,8 @@ export interface Config {
   downloadUrlTtlSeconds: number;
   retentionDays: number;
   deleteAfterAck: boolean;
+  /** null: the server does not schedule the bucket audit. */
+  reconcileAuditCron: string | null;
   /** null: the server does not schedule reconciliation. */
   reconcileCron: string | null;
   maxPendingUploads: number;
@@ -221,6 +223,7 @@ function readConfig(read: EnvReader, cwd: string): Config {
     retentionDays: read.int('RETENTION_DAYS', 30, 1, 3650),
     deleteAfterAck: read.bool('DELETE_AFTER_ACK', true),
     reconcileCron: readCron(read),
+    reconcileAuditCron: readCron(read, 'RECONCILE_AUDIT_CRON', '45 3 * * *'),
     maxPendingUploads: read.int('MAX_PENDING_UPLOADS', 20, 1, 100_000),
     rateLimitPerMinute: read.int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
     redisUrl: readRedisUrl(read),
@@ -272,10 +275,10 @@ function readRedisUrl(read: EnvReader): string | null {
   return v;
 }
 
-function readCron(read: EnvReader): string | null {
-  const text = read.str('RECONCILE_CRON', '*/10 * * * *');
+function readCron(read: EnvReader, name = 'RECONCILE_CRON', fallback = '*/10 * * * *'): string | null {
+  const text = read.str(name, fallback);
   if (text === 'off') return null;
-  if (!cron.validate(text)) read.problem(`RECONCILE_CRON must be a cron expression or "off", got "${text}"`);
+  if (!cron.validate(text)) read.problem(`${name} must be a cron expression or "off", got "${text}"`);
   return text;
 }
 

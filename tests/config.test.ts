@@ -163,4 +163,10 @@ test('production shows the AWS SDK\'s Node deprecation warning; development and 
   }
 });
 
+test('RECONCILE_AUDIT_CRON: daily by default, "off" or a cron expression', () => {
+  assert.is(loadConfig({}).reconcileAuditCron, '45 3 * * *');
+  assert.is(loadConfig({ RECONCILE_AUDIT_CRON: 'off' }).reconcileAuditCron, null);
+  assert.is(loadConfig({ RECONCILE_AUDIT_CRON: '0 * * * *' }).reconcileAuditCron, '0 * * * *');
+  assert.ok(problems({ RECONCILE_AUDIT_CRON: 'daily' }).some((x) => x.includes('RECONCILE_AUDIT_CRON')));
+});
 test.run();

@@ -71,10 +71,10 @@ cli('an unreachable database or bucket is one clear line and a non-zero exit, no
   assert.not.match(db.stderr + bucket.stderr, /\n\s+at /);
 });
 
-cli('on a terminal it shows listing progress on stderr; piped, it does not', async () => {
+cli('--audit on a terminal shows listing progress on stderr; piped, it does not', async () => {
   // `script` (util-linux) gives the child a pseudo-terminal, as an operator's shell would.
   const { spawn } = await import('node:child_process');
-  const child = spawn('script', ['-q', '-e', '-c', `${process.execPath} --import tsx scripts/reconcile.ts --dry-run`, '/dev/null'], {
+  const child = spawn('script', ['-q', '-e', '-c', `${process.execPath} --import tsx scripts/reconcile.ts --audit --dry-run`, '/dev/null'], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -83,7 +83,8 @@ cli('on a terminal it shows listing progress on stderr; piped, it does not', asy
   const code = await new Promise((r) => child.once('exit', r));
   assert.is(code, 0, out);
   assert.match(out, /listing m\/\d{4}\/\d{2}\/\d{2}\/ … \d+ objects/);
-  const piped = await runCli(['--dry-run']);
+  assert.match(out, /reconcile audit dry run at/);
+  const piped = await runCli(['--audit', '--dry-run']);
   assert.is(piped.code, 0);
   assert.not.match(piped.stderr + piped.stdout, /listing m\//);
 });

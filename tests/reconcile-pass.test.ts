@@ -23,25 +23,29 @@ test('a dry run reports what it would do and changes nothing', async () => {
   await fx.putObject(stray);
   const missing = await fx.message(fx.T, { object: false });
   const r = await fx.pass(now, { dryRun: true });
-  assert.ok(r.dryRun);
+  const a = await fx.audit(now, { dryRun: true });
+  assert.ok(r.dryRun && a.dryRun);
   assert.is(r.expiredUploads.count, 1);
   assert.is(r.cleanedUploads.count, 1);
   assert.is(r.retention.count, 1);
   assert.is(r.acked.count, 1);
-  assert.is(r.strays.count, 1);
-  assert.equal(r.missing.messageIds, [missing.id]);
+  assert.is(a.strays.count, 1);
+  assert.equal(a.missing.messageIds, [missing.id]);
+  assert.equal((await fx.app.sql`select * from audit_positions`).length, 0, 'a dry audit stores no position');
   assert.is((await fx.uploadRow(expiring.id))?.state, 'pending');
   for (const k of [expiring.key, acked.key, stray]) assert.ok(await fx.exists(k), k);
   for (const m of [old, acked]) assert.is(await fx.messageCount(m.id), 1);
 
   const real = await fx.pass(now);
+  const realAudit = await fx.audit(now);
   assert.equal(
-    [real.expiredUploads.count, real.retention.count, real.acked.count, real.strays.count, real.missing.count],
+    [real.expiredUploads.count, real.retention.count, real.acked.count, realAudit.strays.count, realAudit.missing.count],
     [1, 1, 1, 1, 1],
   );
   const again = await fx.pass(now);
-  assert.is(again.missing.count, 1, 'missing stays reported until someone acts');
-  assert.equal([again.expiredUploads.count, again.cleanedUploads.count, again.retention.count, again.acked.count, again.strays.count], [0, 0, 0, 0, 0]);
+  const againAudit = await fx.audit(now);
+  assert.is(againAudit.missing.count, 1, 'missing stays reported until someone acts');
+  assert.equal([again.expiredUploads.count, again.cleanedUploads.count, again.retention.count, again.acked.count, againAudit.strays.count], [0, 0, 0, 0, 0]);
 });
 
 test('a limit leaves the rest to the next pass, which finishes the job', async () => {
@@ -104,14 +108,14 @@ test('DeleteObjects batches hold at most 1000 keys and rows go in bounded batche
 });
 
 test('a pass whose lease expired and was taken over stops at the next batch, and the process survives', async () => {
-  // Slow listing, so the pass is still running when its lease is taken from it (as if this
+  // An audit with slow listing, so the pass is still running when its lease is taken from it (as if this
   // process had stalled past the lease's lifetime and another instance had started a pass).
   const store = Object.create(fx.app.store) as typeof fx.app.store;
   store.list = async (args) => {
     await new Promise((r) => setTimeout(r, 300));
     return fx.app.store.list(args);
   };
-  const running = reconcile({ ...fx.app, store }, { now: new Date(fx.T) });
+  const running = reconcile({ ...fx.app, store }, { now: new Date(fx.T), audit: true });
   // Taken once the pass holds it (a fixed wait would race the pass's start on a busy machine).
   const held = async () => (await fx.app.sql`select 1 from job_leases where name = ${RECONCILE_LEASE}`).length > 0;
   for (let tries = 0; !(await held()) && tries < 200; tries++) await new Promise((r) => setTimeout(r, 50));

@@ -190,3 +190,21 @@ export async function keysWithLiveRows(sql: Tx, keys: readonly string[]): Promis
     select blob_key from uploads where blob_key = any(${arr}::text[]) and state = 'pending'`;
   return new Set(rows.map((r) => r.blob_key));
 }
+
+export interface AuditPosition {
+  /** The last key the audit handled; null: the start of the window. */
+  afterKey: string | null;
+  /** Missing objects found so far in this cycle. */
+  missing: number;
+}
+
+export async function getAuditPosition(sql: Tx, name: string): Promise<AuditPosition> {
+  const [row] = await sql<{ after_key: string | null; missing: number }[]>`select after_key, missing from audit_positions where name = ${name}`;
+  return { afterKey: row?.after_key ?? null, missing: row?.missing ?? 0 };
+}
+
+export async function saveAuditPosition(sql: Tx, name: string, p: AuditPosition): Promise<void> {
+  await sql`
+    insert into audit_positions (name, after_key, missing, updated_at) values (${name}, ${p.afterKey}, ${p.missing}, now())
+    on conflict (name) do update set after_key = excluded.after_key, missing = excluded.missing, updated_at = excluded.updated_at`;
+}

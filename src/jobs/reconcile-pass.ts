@@ -1,6 +1,7 @@
 // The state one reconciliation pass shares between its phases, and the check before each batch.
 import type { AppContext } from '../context.js';
-import type { Progress, ReconcileReport } from './reconcile-report.js';
+import { DELETE_BATCH, type BlobStore } from '../store/store.js';
+import type { Progress, ReconcileReport, StoreOps } from './reconcile-report.js';
 
 export const LOCK_LOST = 'lost the reconcile lease (it expired, and another pass may hold it); stopped, the next pass resumes';
 
@@ -11,6 +12,8 @@ export interface Pass {
   dryRun: boolean;
   limit: number;
   pageSize: number;
+  /** Audit: most keys one pass lists before it stores its position and stops. */
+  maxKeys: number;
   batch: number;
   report: ReconcileReport;
   signal?: AbortSignal;
@@ -37,4 +40,15 @@ export async function proceed(p: Pass): Promise<boolean> {
   }
   if (p.halted) p.report.complete = false;
   return !p.halted;
+}
+
+/** The store, counting every request made through it into `ops` (the report's storeOps). */
+export function countingStore(store: BlobStore, ops: StoreOps): BlobStore {
+  const s = Object.create(store) as BlobStore;
+  s.list = (args) => (ops.list++, store.list(args));
+  s.head = (key) => (ops.head++, store.head(key));
+  s.delete = (key) => (ops.delete++, store.delete(key));
+  s.deleteMany = (keys) => ((ops.delete += Math.ceil(keys.length / DELETE_BATCH)), store.deleteMany(keys));
+  s.abortMultipart = (key, id) => (ops.abort++, store.abortMultipart(key, id));
+  return s;
 }

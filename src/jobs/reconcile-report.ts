@@ -8,7 +8,20 @@ export interface Tally {
 
 export type Category = 'expired_uploads' | 'cleaned_uploads' | 'pruned_uploads' | 'retention' | 'acked' | 'strays' | 'missing';
 
+/** Requests the pass made to the bucket (each a billed operation on R2). */
+export interface StoreOps {
+  /** ListObjectsV2 (class A). */
+  list: number;
+  /** DeleteObjects requests (up to 1000 keys each) and single deletes. */
+  delete: number;
+  head: number;
+  /** AbortMultipartUpload. */
+  abort: number;
+}
+
 export interface ReconcileReport {
+  /** routine: from the rows only, never lists the bucket. audit: the incremental bucket walk. */
+  kind: 'routine' | 'audit';
   /** The clock reading the pass worked from (RFC 3339). */
   now: string;
   dryRun: boolean;
@@ -35,8 +48,14 @@ export interface ReconcileReport {
   strays: Tally;
   /** Live messages whose object is gone: reported, never deleted. */
   missing: { count: number; messageIds: string[] };
-  /** Objects listed while looking for strays and missing objects. */
+  /** Objects listed while looking for strays and missing objects (audit). */
   listed: number;
+  /**
+   * Audit only: the key the walk stopped after (null: it reached the end of the window and the
+   * next audit starts a new cycle), and whether this pass finished a cycle.
+   */
+  audit: { position: string | null; cycleComplete: boolean } | null;
+  storeOps: StoreOps;
   errors: { category: Category | 'lock'; message: string }[];
   durationMs: number;
 }
@@ -51,9 +70,10 @@ export interface Progress {
 /** The report keeps this many ids; the count is always exact. */
 export const MAX_REPORTED_IDS = 100;
 
-export function emptyReport(now: Date, dryRun: boolean, limit: number): ReconcileReport {
+export function emptyReport(now: Date, dryRun: boolean, limit: number, kind: ReconcileReport['kind'] = 'routine'): ReconcileReport {
   const zero = (): Tally => ({ count: 0, bytes: 0 });
   return {
+    kind,
     now: now.toISOString(),
     dryRun,
     limit,
@@ -69,6 +89,8 @@ export function emptyReport(now: Date, dryRun: boolean, limit: number): Reconcil
     strays: zero(),
     missing: { count: 0, messageIds: [] },
     listed: 0,
+    audit: null,
+    storeOps: { list: 0, delete: 0, head: 0, abort: 0 },
     errors: [],
     durationMs: 0,
   };
@@ -88,11 +110,11 @@ export function describe(err: unknown): string {
 
 /** Human summary for the command line. */
 export function formatReport(r: ReconcileReport): string {
-  if (r.skipped) return `reconcile skipped: ${r.skipped}`;
+  if (r.skipped) return `reconcile ${r.kind === 'audit' ? 'audit ' : ''}skipped: ${r.skipped}`;
   const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
   const verb = r.dryRun ? 'would be ' : '';
   const lines = [
-    `reconcile ${r.dryRun ? 'dry run ' : ''}at ${r.now} (${r.durationMs} ms, ${r.complete ? 'complete' : 'incomplete: run again'})`,
+    `reconcile ${r.kind === 'audit' ? 'audit ' : ''}${r.dryRun ? 'dry run ' : ''}at ${r.now} (${r.durationMs} ms, ${r.complete ? 'complete' : 'incomplete: run again'})`,
     `  expired uploads  ${r.expiredUploads.count} ${verb}marked expired (${mib(r.expiredUploads.bytes)} declared)`,
     `  cleaned uploads  ${r.cleanedUploads.count} ${r.dryRun ? 'would have' : 'had'} their object or multipart upload removed (${mib(r.cleanedUploads.bytes)})`,
     `  pruned uploads   ${r.prunedUploads.count} finished upload rows ${verb}deleted`,
@@ -101,6 +123,9 @@ export function formatReport(r: ReconcileReport): string {
     `  strays           ${r.strays.count} objects without rows ${verb}deleted (${mib(r.strays.bytes)}); ${r.listed} objects listed`,
     `  missing          ${r.missing.count} live messages have no object${r.missing.count ? `: ${r.missing.messageIds.join(', ')}` : ''}`,
   ];
+  const o = r.storeOps;
+  lines.push(`  store requests   ${o.list} list, ${o.delete} delete, ${o.head} head, ${o.abort} abort`);
+  if (r.audit) lines.push(`  audit position   ${r.audit.cycleComplete ? 'cycle complete; the next audit starts over' : `continues after ${r.audit.position ?? 'the start'}`}`);
   for (const e of r.errors) lines.push(`  error (${e.category}): ${e.message}`);
   return lines.join('\n');
 }

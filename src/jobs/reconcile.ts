@@ -21,9 +21,9 @@ import {
 } from '../db/reconcile.js';
 import { tryLease, type Lease } from '../db/leases.js';
 import { cutoffs } from '../lifecycle.js';
-import { proceed, type Pass } from './reconcile-pass.js';
+import { countingStore, proceed, type Pass } from './reconcile-pass.js';
 import { add, describe, emptyReport, type Category, type Progress, type ReconcileReport } from './reconcile-report.js';
-import { scanBucket } from './reconcile-scan.js';
+import { auditBucket } from './reconcile-scan.js';
 
 /** Rows per statement and keys per DeleteObjects request (the store allows 1000). */
 export const BATCH = 500;
@@ -48,21 +48,33 @@ export interface ReconcileOptions {
   pageSize?: number;
   /** Rows per statement (BATCH; tests lower it to prove batching). */
   batch?: number;
+  /**
+   * The bucket audit instead of the routine pass: strays and missing objects, walked incrementally
+   * from the stored position (RECONCILE_AUDIT_CRON, `npm run reconcile -- --audit`).
+   */
+  audit?: boolean;
+  /** Audit: most keys listed in this pass (default AUDIT_MAX_KEYS); the next audit continues. */
+  maxKeys?: number;
 }
+
+/** Keys one audit pass lists at most: 1000 LIST requests. */
+export const AUDIT_MAX_KEYS = 1_000_000;
 
 export async function reconcile(app: AppContext, options: ReconcileOptions = {}): Promise<ReconcileReport> {
   const started = Date.now();
   const now = options.now ?? app.clock.now();
   const dryRun = options.dryRun ?? false;
   const limit = options.limit ?? DEFAULT_LIMIT;
-  const report = emptyReport(now, dryRun, limit);
+  const report = emptyReport(now, dryRun, limit, options.audit ? 'audit' : 'routine');
   const pass: Pass = {
-    app,
+    // Every store request of the pass is counted in its report.
+    app: { ...app, store: countingStore(app.store, report.storeOps) },
     lockHeld: async () => true,
     now,
     dryRun,
     limit,
     pageSize: options.pageSize ?? 1000,
+    maxKeys: options.maxKeys ?? AUDIT_MAX_KEYS,
     batch: Math.min(options.batch ?? BATCH, 1000),
     report,
     signal: options.signal,
@@ -86,18 +98,8 @@ export async function reconcile(app: AppContext, options: ReconcileOptions = {})
   pass.lockHeld = lock.held;
   report.startedAt = new Date().toISOString();
   try {
-    await phase(pass, 'expired_uploads', expireUploads);
-    await phase(pass, 'cleaned_uploads', sweepUploads);
-    await phase(pass, 'retention', (p) =>
-      removeMessages(p, 'retention', (after, n) => listMessagesPastRetention(app.sql, { before: cutoffs(app.config, now).retention, after, limit: n })),
-    );
-    if (app.config.deleteAfterAck) {
-      await phase(pass, 'acked', (p) =>
-        removeMessages(p, 'acked', (after, n) => listFullyAckedMessages(app.sql, { before: cutoffs(app.config, now).acked, after, limit: n })),
-      );
-    }
-    await phase(pass, 'strays', scanBucket);
-    await phase(pass, 'pruned_uploads', pruneUploads);
+    if (options.audit) await phase(pass, 'strays', auditBucket);
+    else await routine(pass);
   } finally {
     report.finishedAt = new Date().toISOString();
     await lock.release();
@@ -105,6 +107,25 @@ export async function reconcile(app: AppContext, options: ReconcileOptions = {})
   report.durationMs = Date.now() - started;
   record(app, report);
   return report;
+}
+
+/**
+ * From the rows alone: every key that can hold bytes was reserved through a row first, so expired,
+ * aborted, rejected, retained-out and acknowledged objects are found without listing the bucket.
+ */
+async function routine(pass: Pass): Promise<void> {
+  const { app, now } = pass;
+  await phase(pass, 'expired_uploads', expireUploads);
+  await phase(pass, 'cleaned_uploads', sweepUploads);
+  await phase(pass, 'retention', (p) =>
+    removeMessages(p, 'retention', (after, n) => listMessagesPastRetention(app.sql, { before: cutoffs(app.config, now).retention, after, limit: n })),
+  );
+  if (app.config.deleteAfterAck) {
+    await phase(pass, 'acked', (p) =>
+      removeMessages(p, 'acked', (after, n) => listFullyAckedMessages(app.sql, { before: cutoffs(app.config, now).acked, after, limit: n })),
+    );
+  }
+  await phase(pass, 'pruned_uploads', pruneUploads);
 }
 
 /** Metrics and the pass's one log line. */

@@ -10,39 +10,46 @@ export interface Scheduler {
 }
 
 export function startScheduler(app: AppContext): Scheduler {
-  const expression = app.config.reconcileCron;
-  if (expression === null) return { stop: async () => {} };
-  if (!cron.validate(expression)) throw new Error(`RECONCILE_CRON "${expression}" is not a valid cron expression`);
   const stopping = new AbortController();
-  let running: Promise<void> | null = null;
+  const running = new Set<Promise<void>>();
+  const tasks: ScheduledTask[] = [];
 
-  const run = (): Promise<void> => {
-    running = reconcile(app, { signal: stopping.signal })
-      .then(() => {}) // the pass logs its own report line
-      .catch((err) => app.log.error({ err }, 'reconcile pass failed'))
-      .finally(() => {
-        running = null;
-      });
-    return running;
+  const schedule = (name: 'reconcile' | 'audit', expression: string | null) => {
+    if (expression === null) return;
+    if (!cron.validate(expression)) throw new Error(`the ${name} schedule "${expression}" is not a valid cron expression`);
+    const run = (): Promise<void> => {
+      const pass: Promise<void> = reconcile(app, { signal: stopping.signal, audit: name === 'audit' })
+        .then(() => {}) // the pass logs its own report line
+        .catch((err) => app.log.error({ err }, `${name} pass failed`))
+        .finally(() => running.delete(pass));
+      running.add(pass);
+      return pass;
+    };
+    tasks.push(
+      cron.schedule(expression, run, {
+        name,
+        noOverlap: true,
+        // node-cron's own messages (a missed or overlapping tick) go through our logger.
+        logger: {
+          info: (m) => app.log.debug({ cron: m }),
+          warn: (m) => app.log.warn({ cron: m }),
+          error: (m, err) => app.log.error({ err: err ?? m }, 'scheduler error'),
+          debug: (m) => app.log.trace({ cron: String(m) }),
+        },
+      }),
+    );
+    app.log.info({ cron: expression }, name === 'audit' ? 'bucket audit scheduled' : 'reconciliation scheduled');
   };
-  const task: ScheduledTask = cron.schedule(expression, run, {
-    name: 'reconcile',
-    noOverlap: true,
-    // node-cron's own messages (a missed or overlapping tick) go through our logger.
-    logger: {
-      info: (m) => app.log.debug({ cron: m }),
-      warn: (m) => app.log.warn({ cron: m }),
-      error: (m, err) => app.log.error({ err: err ?? m }, 'scheduler error'),
-      debug: (m) => app.log.trace({ cron: String(m) }),
-    },
-  });
-  app.log.info({ cron: expression }, 'reconciliation scheduled');
+  // Routine passes from the rows; the bucket audit, which lists, on its own (daily) schedule. Both
+  // take the same lease: one pass of either kind at a time across every instance.
+  schedule('reconcile', app.config.reconcileCron);
+  schedule('audit', app.config.reconcileAuditCron);
 
   return {
     async stop() {
       stopping.abort();
-      await task.destroy();
-      if (running) await running;
+      for (const t of tasks) await t.destroy();
+      await Promise.all([...running]);
     },
   };
 }

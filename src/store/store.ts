@@ -266,13 +266,14 @@ export class BlobStore {
     return { deleted, failed };
   }
 
-  async list(args: { prefix: string; next?: string | null; maxKeys?: number }): Promise<ListPage> {
+  async list(args: { prefix: string; next?: string | null; startAfter?: string | null; maxKeys?: number }): Promise<ListPage> {
     try {
       const r = await this.client.send(
         new ListObjectsV2Command({
           Bucket: this.bucket,
           Prefix: args.prefix,
           ContinuationToken: args.next ?? undefined,
+          StartAfter: args.next ? undefined : (args.startAfter ?? undefined),
           MaxKeys: args.maxKeys ?? 1000,
         }),
       );

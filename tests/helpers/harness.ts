@@ -128,6 +128,7 @@ export async function testEnv(env: Record<string, string> = {}): Promise<Record<
     JWT_SECRET: TEST_SECRET,
     SERVICE_DIDS: TEST_SERVICE,
     RECONCILE_CRON: 'off',
+    RECONCILE_AUDIT_CRON: 'off',
     // Suites drive many requests from one DID on a clock that barely moves; the limit has its own test.
     RATE_LIMIT_PER_MINUTE: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',

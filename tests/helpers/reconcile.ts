@@ -38,9 +38,14 @@ export class ReconcileFixtures {
   /** Date.now() when the test started. */
   T = 0;
 
-  /** One pass at `now`. */
+  /** One routine pass at `now`. */
   pass(now: number, o: Parameters<typeof reconcile>[1] = {}): Promise<ReconcileReport> {
     return reconcile(this.app, { now: new Date(now), ...o });
+  }
+
+  /** One bucket audit at `now` (strays and missing objects). */
+  audit(now: number, o: Parameters<typeof reconcile>[1] = {}): Promise<ReconcileReport> {
+    return reconcile(this.app, { now: new Date(now), audit: true, ...o });
   }
 
   async putObject(key: string, size = 32): Promise<void> {
@@ -118,7 +123,7 @@ export function reconcileSuite(name: string): [Test, ReconcileFixtures] {
   });
   test.before.each(async () => {
     fx.T = Date.now();
-    await fx.app.sql`truncate uploads, messages, message_recipients, convo_members`;
+    await fx.app.sql`truncate uploads, messages, message_recipients, convo_members, audit_positions, job_leases`;
     for (;;) {
       const page = await fx.app.store.list({ prefix: '' });
       if (page.objects.length === 0) break;
