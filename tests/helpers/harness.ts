@@ -20,7 +20,7 @@ export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 export const TEST_SERVICE = 'did:web:delivery.test';
 export const TEST_ACCESS_KEY = 'test-access-key';
 export const TEST_SECRET_KEY = 'test-secret-access-key';
-const BUCKETS = Array.from({ length: 48 }, (_, i) => `test-bucket-${String(i + 1).padStart(2, '0')}`);
+const BUCKETS = Array.from({ length: 96 }, (_, i) => `test-bucket-${String(i + 1).padStart(2, '0')}`);
 const TEMPLATE = 'broker_template';
 
 interface Shared {
@@ -137,6 +137,8 @@ export async function testEnv(env: Record<string, string> = {}): Promise<Record<
 }
 
 export interface TestApp {
+  /** The environment the broker was configured from (to start a broker process on the same database and bucket). */
+  env: Record<string, string>;
   ctx: AppContext;
   config: Readonly<Config>;
   clock: ManualClock;
@@ -190,6 +192,7 @@ export async function startTestApp(options: TestEnvOptions = {}): Promise<TestAp
     (await checker).check(method, u, status, headers, text);
   };
   return {
+    env,
     ctx,
     config,
     clock,
