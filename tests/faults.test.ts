@@ -6,7 +6,8 @@ import type { DeleteObjectsCommandInput, DeleteObjectsCommandOutput } from '@aws
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { blobKeyFor, uuidv7 } from '../src/ids.js';
-import { EXPIRY_MARGIN_MS, reconcile } from '../src/jobs/reconcile.js';
+import { EXPIRY_MARGIN_MS } from '../src/lifecycle.js';
+import { reconcile } from '../src/jobs/reconcile.js';
 import { startBroker } from './helpers/broker-process.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { bytes, commit, md5b64, putBytes, reserve, send, setMembers, type Reserved } from './helpers/flow.js';
@@ -123,6 +124,9 @@ backend('503 DatabaseUnavailable with Retry-After, nothing written, the upload s
     release();
     await gate;
   }
+  // The pool has no dead connection left behind: more queries at once than it has connections.
+  const answers = await Promise.all(Array.from({ length: 24 }, () => app.ctx.sql`select 1 as one`));
+  assert.is(answers.length, 24);
   assert.equal(await rowCounts(app, r.message_id), { messages: 0, recipients: 0, state: 'pending' });
   const retry = await commit(app, alice, { message_id: r.message_id });
   assert.is(retry.status, 201, retry.text);
