@@ -52,6 +52,8 @@ export interface Config {
   deleteAfterAck: boolean;
   /** null: the server does not schedule the bucket audit. */
   reconcileAuditCron: string | null;
+  /** A multipart reservation must declare the SHA-256 of the whole ciphertext (recipients verify it). */
+  requireSha256: boolean;
   /** null: the server does not schedule reconciliation. */
   reconcileCron: string | null;
   maxPendingUploads: number;
@@ -222,6 +224,7 @@ function readConfig(read: EnvReader, cwd: string): Config {
     downloadUrlTtlSeconds: read.int('DOWNLOAD_URL_TTL_SECONDS', 300, 1, MAX_PRESIGN_SECONDS),
     retentionDays: read.int('RETENTION_DAYS', 30, 1, 3650),
     deleteAfterAck: read.bool('DELETE_AFTER_ACK', true),
+    requireSha256: read.bool('REQUIRE_SHA256', true),
     reconcileCron: readCron(read),
     reconcileAuditCron: readCron(read, 'RECONCILE_AUDIT_CRON', '45 3 * * *'),
     maxPendingUploads: read.int('MAX_PENDING_UPLOADS', 20, 1, 100_000),

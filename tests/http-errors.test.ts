@@ -131,7 +131,7 @@ test('readyz names a failing bucket, and a reservation then answers 503 with not
     const reserve = await fetch(`${base}/api/v1/uploads`, {
       method: 'POST',
       headers: { authorization: `Bearer ${await app.token(alice)}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ convo_id: 'c-broken', size: 100 * 1024 * 1024 + 1 }),
+      body: JSON.stringify({ convo_id: 'c-broken', size: 100 * 1024 * 1024 + 1, sha256: `${'A'.repeat(43)}=` }),
     });
     // A multipart reservation needs the store first: it fails before anything is written.
     assert.is(reserve.status, 503);

@@ -1,6 +1,6 @@
 // Large ciphertexts: multipart uploads with real bytes through the R2 emulator, driven by the
 // client library where the client is the point and by hand where the store or broker is.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BrokerError, ResumeError, type Progress, type UploadState } from '../src/client/index.js';
@@ -31,8 +31,11 @@ interface MultipartReservation {
   upload: { method: 'MULTIPART'; part_size: number; part_count: number; parts: { part_number: number; url: string; headers: Record<string, string> }[] };
 }
 
-async function reserveMultipart(size: number): Promise<MultipartReservation> {
-  const r = await app.call('POST', '/api/v1/uploads', { as: alice, body: { convo_id: CONVO, size } });
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('base64');
+
+/** A reservation by hand; the SHA-256 is required for multipart (REQUIRE_SHA256), so pass the data's. */
+async function reserveMultipart(size: number, digest = sha256(new Uint8Array(0))): Promise<MultipartReservation> {
+  const r = await app.call('POST', '/api/v1/uploads', { as: alice, body: { convo_id: CONVO, size, sha256: digest } });
   assert.is(r.status, 201, r.text);
   assert.is(r.body.upload.method, 'MULTIPART');
   return r.body as MultipartReservation;
@@ -75,8 +78,14 @@ test('a three-part upload round-trips byte-identical, two parts at a time, with 
   const puts = rec.calls.filter((c) => c.target === 'store' && c.method === 'PUT');
   assert.equal(puts.map((c) => c.part).sort(), [1, 2, 3]);
   assert.ok(puts.every((c) => c.status === 200));
-  // With a progress listener the body is a counting stream, so content-length is set explicitly.
-  for (const p of puts) assert.equal(Object.keys(p.headers), ['content-length'], 'part URLs sign only content-length');
+  for (const p of puts) {
+    // With a progress listener the body is a counting stream, so content-length is set explicitly;
+    // besides it each part URL signs the part's MD5.
+    const start = (p.part! - 1) * PART;
+    const part = data.subarray(start, Math.min(data.length, start + PART));
+    const md5 = createHash('md5').update(part).digest('base64');
+    assert.equal(p.headers, { 'content-length': String(part.length), 'content-md5': md5 }, `part ${p.part} is sent with its signed MD5`);
+  }
   assert.is(rec.maxInFlight, 2, 'at most `concurrency` parts in flight, and they do overlap');
   const complete = rec.calls.find((c) => c.url.endsWith(`/uploads/${done.message_id}/complete`));
   assert.ok(complete, 'the client completed the multipart upload');
@@ -146,7 +155,9 @@ test('URLs that expire mid-upload are replaced and the upload finishes', async (
     const data = threeParts();
     const rec = recordingFetch(short);
     let waited = false;
-    rec.intercept = async ({ target, part }) => {
+    rec.intercept = async ({ target, part, url }) => {
+      // The broker's clock stands still: sign the reservation's URLs now, not when the app started.
+      if (target === 'api' && url.endsWith('/api/v1/uploads')) short.clock.set(Date.now());
       // Part 1 went up on a fresh URL; the reservation's URL for part 2 expires before it is used.
       if (target === 'store' && part === 2 && !waited) {
         waited = true;
@@ -160,7 +171,8 @@ test('URLs that expire mid-upload are replaced and the upload finishes', async (
     assert.equal(store[0]!.part, 1);
     assert.is(store[0]!.status, 200, 'part 1 used the reservation URL');
     assert.ok(store[1]!.part === 2 && (store[1]!.status === 403 || store[1]!.status === -1), 'the expired URL of part 2 was refused');
-    const refreshAt = rec.calls.findIndex((c) => c.url.endsWith('/urls'));
+    // (Under load part 1 may outlast the client's freshness margin and refresh first: look at the last request.)
+    const refreshAt = rec.calls.findLastIndex((c) => c.url.endsWith('/urls'));
     assert.ok(refreshAt > rec.calls.indexOf(store[1]!), 'fresh URLs were asked for after the refusal');
     assert.equal(store.filter((c) => c.status === 200).map((c) => c.part), [1, 2, 3]);
     const got = await clientFor(short, bob).fetchMessage(done.message_id);
@@ -172,7 +184,7 @@ test('URLs that expire mid-upload are replaced and the upload finishes', async (
 
 test('/complete with a wrong ETag is a clear 400; a retry with the right ETags completes and commits', async () => {
   const data = threeParts();
-  const r = await reserveMultipart(data.length);
+  const r = await reserveMultipart(data.length, sha256(data));
   const etags: string[] = [];
   for (const p of r.upload.parts) {
     const start = (p.part_number - 1) * PART;
@@ -238,7 +250,6 @@ test('a multipart object of the wrong total size is rejected at commit and delet
   const row = (await getUpload(app.ctx.sql, r.message_id))!;
   // Bytes that reached the key some other way (the store's own credentials), one byte short.
   const short = data.subarray(0, data.length - 1);
-  const { createHash } = await import('node:crypto');
   const put = await app.ctx.store.presignPut({
     key: row.blobKey,
     size: short.length,

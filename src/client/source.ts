@@ -3,10 +3,7 @@
 // A ReadableStream is read to its end into memory first. The size and SHA-256 must be known before
 // the reservation (the server signs the size into every URL), and a part that failed must be sent
 // again, which a stream cannot do. For data too large to hold in memory, pass a Blob: a browser
-// File, or in Node `await fs.openAsBlob(path)`; it is only ever read in slices (except to hash it,
-// see sha256Of).
-import { sha256Base64, toBase64 } from './encoding.js';
-import { Md5 } from './md5.js';
+// File, or in Node `await fs.openAsBlob(path)`; it is only ever read in slices (digests.ts).
 import type { Body } from './types.js';
 
 export interface Source {
@@ -15,8 +12,6 @@ export interface Source {
   body(start: number, end: number): Uint8Array | Blob;
   read(start: number, end: number): Promise<Uint8Array>;
 }
-
-const HASH_SLICE = 8 * 1024 * 1024;
 
 export async function toSource(data: Body, signal?: AbortSignal): Promise<Source> {
   if (data instanceof Uint8Array) {
@@ -61,23 +56,4 @@ async function readAll(stream: ReadableStream<Uint8Array>, signal?: AbortSignal)
     offset += c.length;
   }
   return out;
-}
-
-/**
- * Base64 SHA-256 of the whole source. WebCrypto's digest is one-shot, so a Blob is read whole
- * here (memory = its size, released before the upload starts). Callers that cannot afford that
- * pass `sha256` in the upload options, computed however their platform streams it.
- */
-export async function sha256Of(source: Source): Promise<string> {
-  return sha256Base64(await source.read(0, source.size));
-}
-
-/** Base64 MD5, for the single PUT's signed Content-MD5; a Blob is read in 8 MiB slices. */
-export async function md5Of(source: Source, signal?: AbortSignal): Promise<string> {
-  const h = new Md5();
-  for (let at = 0; at < source.size; at += HASH_SLICE) {
-    if (signal?.aborted) throw signal.reason;
-    h.update(await source.read(at, Math.min(source.size, at + HASH_SLICE)));
-  }
-  return toBase64(h.digest());
 }

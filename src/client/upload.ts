@@ -2,8 +2,9 @@
 // a saved UploadState at every step.
 import { BrokerClientError, BrokerError, NetworkError, ResumeError, StoreError } from './errors.js';
 import { backoff, retryable, sleep, storeError, storePut, type Transport } from './http.js';
+import { digestSource } from './digests.js';
 import { putWithProgress, type BodyProgress } from './progress.js';
-import { md5Of, sha256Of, type Source } from './source.js';
+import type { Source } from './source.js';
 import type { Progress, UploadOptions, UploadState } from './types.js';
 import type { CommitRequest, CommittedMessage, CompleteRequest, FreshUrls, Limits, Reservation, ReserveRequest, UploadInfo, UrlsRequest } from './wire.js';
 
@@ -37,6 +38,8 @@ export class Upload {
   private readonly inFlight = new Map<number, number>();
   /** Progress never goes back (a retried PUT starts its bytes again): the most reported so far, -1 before the first. */
   private reportedSent = -1;
+  /** Multipart: the MD5 of each part (index n-1), sent with every part URL request so the URL signs it. */
+  private partMd5s: string[] | null = null;
 
   constructor(
     private readonly env: UploadEnv,
@@ -75,11 +78,23 @@ export class Upload {
   private async reserve(limits: Limits): Promise<void> {
     const { source, options } = this;
     const signal = options.signal;
-    const sha256 = options.sha256 ?? (await sha256Of(source));
-    // md5 is only read for single PUTs (README, "API reference"), and hashing a large Blob in JS is not free.
-    const md5 = source.size <= limits.multipart_threshold_bytes ? await md5Of(source, signal) : undefined;
+    const isMultipart = source.size > limits.multipart_threshold_bytes;
+    // One pass over the data before reserving: the SHA-256 and the MD5 of each part (all known up
+    // front, so the reservation's part URLs already sign them).
+    const { sha256, partMd5s } = await digestSource(source, isMultipart ? limits.part_size_bytes : source.size, {
+      knownSha256: options.sha256,
+      signal,
+    });
+    this.partMd5s = isMultipart ? partMd5s : null;
     const { body: r } = await this.env.transport.api<Reservation>('POST', '/api/v1/uploads', {
-      body: { convo_id: this.convoId, size: source.size, md5, sha256, content_type: options.contentType } satisfies ReserveRequest,
+      body: {
+        convo_id: this.convoId,
+        size: source.size,
+        md5: isMultipart ? undefined : partMd5s[0],
+        sha256,
+        content_type: options.contentType,
+        part_md5s: this.partMd5s ?? undefined,
+      } satisfies ReserveRequest,
       signal,
     });
     const multipart = r.upload.method === 'MULTIPART' ? r.upload : null;
@@ -108,7 +123,13 @@ export class Upload {
     }
     if (saved.convo_id !== this.convoId) throw new ResumeError(`the saved upload belongs to conversation ${saved.convo_id}`);
     if (saved.size !== source.size) throw new ResumeError(`the saved upload is ${saved.size} bytes, the data ${source.size}`);
-    const sha256 = options.sha256 ?? (await sha256Of(source));
+    const multipart = saved.method === 'MULTIPART';
+    if (multipart && !(typeof saved.part_size === 'number' && saved.part_size >= 1)) throw new ResumeError('the saved multipart upload has no part size');
+    const { sha256, partMd5s } = await digestSource(source, multipart ? saved.part_size! : source.size, {
+      knownSha256: options.sha256,
+      signal: options.signal,
+    });
+    this.partMd5s = multipart ? partMd5s : null;
     if (sha256 !== saved.sha256) throw new ResumeError('the data differs from the data of the saved upload (SHA-256)');
     this.state = copy(saved);
     const { body: info } = await this.env.transport.api<UploadInfo>('GET', `/api/v1/uploads/${enc(saved.message_id)}`, { signal: options.signal });
@@ -129,7 +150,9 @@ export class Upload {
 
   private async freshUrls(partNumbers: number[] | undefined, signal?: AbortSignal): Promise<void> {
     const { body } = await this.env.transport.api<FreshUrls>('POST', `/api/v1/uploads/${enc(this.state.message_id)}/urls`, {
-      body: (partNumbers ? { part_numbers: partNumbers } : {}) satisfies UrlsRequest,
+      body: (partNumbers
+        ? { part_numbers: partNumbers, part_md5s: this.partMd5s ? partNumbers.map((n) => this.partMd5s![n - 1]!) : undefined }
+        : {}) satisfies UrlsRequest,
       signal,
     });
     this.takeUrls(body.upload);
@@ -182,7 +205,8 @@ export class Upload {
       if (attempt > 0) await sleep(backoff(policy, attempt), signal);
       return 'retry';
     }
-    if (retryable(answer.status) && attempt < policy.retries) {
+    // BadDigest: the bytes changed on the way (the signed MD5 is of the data itself); a resend reads them again.
+    if ((retryable(answer.status) || answer.code === 'BadDigest') && attempt < policy.retries) {
       await sleep(backoff(policy, attempt), signal);
       return 'retry';
     }

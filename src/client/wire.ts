@@ -16,11 +16,15 @@ export interface ReserveRequest {
   md5?: string;
   sha256?: string;
   content_type?: ContentType;
+  /** Multipart only: the base64 MD5 of every part (of limits.part_size_bytes), in order; each part URL signs its own. */
+  part_md5s?: string[];
 }
 
 /** POST /uploads/:id/urls */
 export interface UrlsRequest {
   part_numbers?: number[];
+  /** The base64 MD5 of each part of part_numbers, in the same order (declares or replaces them). */
+  part_md5s?: string[];
 }
 
 export interface CompletedPart {

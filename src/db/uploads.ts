@@ -95,6 +95,8 @@ export interface CommitCandidate {
   senderIsMember: boolean;
   /** Under enforced membership: is any of the given recipients not a member now. */
   hasOutsiders: boolean;
+  /** Multipart: the declared part MD5s in part order (upload_parts), possibly fewer than the parts. */
+  partMd5s: string[];
 }
 
 /**
@@ -115,10 +117,16 @@ export async function getUploadForCommit(
        or exists (select 1 from convo_members m where m.convo_id = u.convo_id and m.member_did = u.sender_did)) as sender_is_member,
       (${enforce}::boolean and exists (
          select 1 from unnest(${recipients}::text[]) d
-         where not exists (select 1 from convo_members m where m.convo_id = u.convo_id and m.member_did = d))) as has_outsiders
+         where not exists (select 1 from convo_members m where m.convo_id = u.convo_id and m.member_did = d))) as has_outsiders,
+      (select coalesce(array_agg(p.md5 order by p.part_number), '{}') from upload_parts p where p.message_id = u.message_id) as part_md5s
     from uploads u where u.message_id = ${messageId}`;
   if (!row) return null;
-  return { upload: toUpload(row), senderIsMember: row.sender_is_member as boolean, hasOutsiders: row.has_outsiders as boolean };
+  return {
+    upload: toUpload(row),
+    senderIsMember: row.sender_is_member as boolean,
+    hasOutsiders: row.has_outsiders as boolean,
+    partMd5s: row.part_md5s as string[],
+  };
 }
 
 /** Moves a pending upload to a final state; false when it was no longer pending. */

@@ -10,12 +10,16 @@ export const reserveBody = object({
   sha256: Type.Optional(sha256),
   // Ciphertext is opaque: a type a browser would render (text/html, image/svg+xml) is never stored.
   content_type: Type.Optional(oneOfValues(['application/octet-stream', 'message/mls'])),
+  // Multipart only: the MD5 of every part in order (parts of limits.part_size_bytes); each part URL then signs it.
+  part_md5s: Type.Optional(Type.Array(md5, { minItems: 1, maxItems: MAX_PARTS })),
 });
 
 export const urlsBody = object({
   part_numbers: Type.Optional(
     Type.Array(Type.Integer({ minimum: 1, maximum: MAX_PARTS }), { minItems: 1, maxItems: 100, uniqueItems: true }),
   ),
+  // The MD5 of each part of part_numbers, in the same order; the URLs sign them.
+  part_md5s: Type.Optional(Type.Array(md5, { minItems: 1, maxItems: 100 })),
 });
 
 export const completeBody = object({

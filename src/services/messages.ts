@@ -22,6 +22,7 @@ import {
 import { finishUpload, getUpload, getUploadForCommit } from '../db/uploads.js';
 import { conflict, forbidden, invalidField, invalidRequest, notFound, uploadExpired, uploadIncomplete, uploadMismatch } from '../errors.js';
 import { messageDeletableAfter } from '../lifecycle.js';
+import { multipartObjectMatches } from './part-md5s.js';
 import { discardBytes } from './uploads.js';
 
 export const MAX_METADATA_BYTES = 4096;
@@ -103,8 +104,8 @@ function checkCommitInput(app: AppContext, input: CommitRequest): void {
 }
 
 /**
- * Invariants 1–3: the object is HEADed (size, and MD5 for single PUTs) before anything is
- * written; then the message row, every recipient row and the upload's state change happen in one
+ * Invariants 1–3: the object is HEADed (size, and the MD5 of a single PUT or, when every part's
+ * MD5 was declared, the multipart ETag) before anything is written; then the message row, every recipient row and the upload's state change happen in one
  * statement that holds the upload row's lock, so concurrent commits yield one row set. Round
  * trips: the upload row with the membership answers (fail early), the HEAD, the commit statement.
  */
@@ -135,7 +136,8 @@ export async function commitMessage(app: AppContext, caller: Caller, input: Comm
     throw uploadIncomplete();
   }
   const md5Hex = u.md5 === null ? null : Buffer.from(u.md5, 'base64').toString('hex');
-  if (head.size !== u.size || (md5Hex !== null && head.etag.toLowerCase() !== md5Hex)) {
+  const partsMatch = u.multipartUploadId !== null && head.size === u.size ? multipartObjectMatches(app, u, head.etag, found.partMd5s) : null;
+  if (head.size !== u.size || (md5Hex !== null && head.etag.toLowerCase() !== md5Hex) || partsMatch === false) {
     // Not the declared bytes: the upload is rejected first (no commit can win after that), then
     // the object goes. A concurrent commit that already won keeps its (verified) object.
     if (await finishUpload(app.sql, u.messageId, 'rejected', app.clock.now())) {

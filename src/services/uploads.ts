@@ -16,7 +16,9 @@ import {
 } from '../db/uploads.js';
 import { conflict, forbidden, invalidField, invalidRequest, notFound, payloadTooLarge, rateLimited, uploadExpired } from '../errors.js';
 import { blobKeyFor, uuidv7 } from '../ids.js';
+import { declarePartMd5s, partMd5s } from '../db/upload-parts.js';
 import { StoreRejected, type PresignedRequest } from '../store/store.js';
+import { requestedPartMd5s, reservedPartMd5s } from './part-md5s.js';
 
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 /** At most this many part URLs in one answer (README, "API reference"). */
@@ -30,9 +32,12 @@ export async function visibleUpload(app: AppContext, caller: Caller, id: string,
   return upload;
 }
 
-const partCount = (u: Pick<UploadRow, 'size' | 'partSize'>) => Math.ceil(u.size / u.partSize!);
+export const partCount = (u: Pick<UploadRow, 'size' | 'partSize'>) => Math.ceil(u.size / u.partSize!);
 const partLength = (u: Pick<UploadRow, 'size' | 'partSize'>, n: number) =>
   n < partCount(u) ? u.partSize! : u.size - u.partSize! * (partCount(u) - 1);
+
+/** The parts an answer carries URLs for when the request names none. */
+const firstParts = (u: Pick<UploadRow, 'size' | 'partSize'>) => Array.from({ length: Math.min(MAX_PART_URLS, partCount(u)) }, (_, i) => i + 1);
 
 /** URL lifetime: the configured TTL, cut at the commit deadline (invariant 5). */
 function urlLifetime(app: AppContext, upload: Pick<UploadRow, 'commitDeadline'>, now: Date): number {
@@ -41,24 +46,28 @@ function urlLifetime(app: AppContext, upload: Pick<UploadRow, 'commitDeadline'>,
   return Math.min(app.config.uploadUrlTtlSeconds, untilDeadline);
 }
 
-/** Presigned URL(s) living `expiresIn` seconds; the row's urls_valid_until must already cover them. */
+/**
+ * Presigned URL(s) living `expiresIn` seconds; the row's urls_valid_until must already cover them.
+ * `md5s`: the declared MD5 of each part that has one (signed into its URL).
+ */
 async function instructions(
   app: AppContext,
   u: UploadRow,
   now: Date,
   expiresIn: number,
   partNumbers: readonly number[] | null,
+  md5s: ReadonlyMap<number, string>,
 ): Promise<{ expiresAt: Date; upload: UploadInstructions }> {
   if (u.multipartUploadId === null) {
     const p = await app.store.presignPut({ key: u.blobKey, size: u.size, md5: u.md5!, contentType: u.contentType, now, expiresIn });
     return { expiresAt: p.expiresAt, upload: { method: 'PUT', url: p.url, headers: p.headers } };
   }
   const count = partCount(u);
-  const numbers = partNumbers ?? Array.from({ length: Math.min(MAX_PART_URLS, count) }, (_, i) => i + 1);
+  const numbers = partNumbers ?? firstParts(u);
   let last: PresignedRequest | undefined;
   const parts = [];
   for (const n of numbers) {
-    last = await app.store.presignPart({ key: u.blobKey, uploadId: u.multipartUploadId, partNumber: n, size: partLength(u, n), now, expiresIn });
+    last = await app.store.presignPart({ key: u.blobKey, uploadId: u.multipartUploadId, partNumber: n, size: partLength(u, n), md5: md5s.get(n) ?? null, now, expiresIn });
     parts.push({ part_number: n, url: last.url, headers: last.headers });
   }
   const expiresAt = new Date(now.getTime() + expiresIn * 1000);
@@ -74,6 +83,11 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
     throw payloadTooLarge(`Messages are limited to ${config.maxMessageBytes} bytes.`);
   }
   const multipart = input.size > config.multipartThresholdBytes;
+  if (multipart && input.sha256 === undefined && config.requireSha256) {
+    // Parts are checked only by size and MD5: the SHA-256 is what recipients verify the whole object against.
+    throw invalidField('body', '/sha256', 'is required for a multipart upload', 'body/sha256 is required for multipart uploads (size above multipart_threshold_bytes).');
+  }
+  const declaredParts = reservedPartMd5s(input.part_md5s, multipart ? Math.ceil(input.size / config.partSizeBytes) : null);
   if (!multipart && input.md5 === undefined) {
     throw invalidField('body', '/md5', 'is required for a single PUT', 'body/md5 is required for uploads of up to multipart_threshold_bytes.');
   }
@@ -113,8 +127,11 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
     if (outcome !== 'created' && multipartUploadId !== null) await app.store.abortMultipart(blobKey, multipartUploadId).catch(() => {});
   }
   refuse(outcome, config.maxPendingUploads);
+  // Multipart with declared part MD5s only: one more statement (single PUTs keep their one).
+  await declarePartMd5s(app.sql, messageId, declaredParts);
   app.metrics.uploadsReserved.inc({ kind: multipart ? 'multipart' : 'single' });
-  const { expiresAt, upload } = await instructions(app, row, now, expiresIn, null);
+  const md5s = new Map(declaredParts.map((p) => [p.partNumber, p.md5]));
+  const { expiresAt, upload } = await instructions(app, row, now, expiresIn, null, md5s);
   return {
     message_id: messageId,
     blob_key: blobKey,
@@ -142,7 +159,13 @@ function requirePending(u: UploadRow): void {
   if (u.state !== 'pending') throw uploadExpired();
 }
 
-export async function refreshUrls(app: AppContext, caller: Caller, id: string, partNumbers: number[] | undefined): Promise<FreshUrls> {
+export async function refreshUrls(
+  app: AppContext,
+  caller: Caller,
+  id: string,
+  partNumbers: number[] | undefined,
+  partMd5sInput?: string[],
+): Promise<FreshUrls> {
   const u = await visibleUpload(app, caller, id, { serviceMay: false });
   requirePending(u);
   const now = app.clock.now();
@@ -157,13 +180,20 @@ export async function refreshUrls(app: AppContext, caller: Caller, id: string, p
       throw invalidField('body', `/part_numbers/${bad}`, `must be at most ${count}`, `body/part_numbers/${bad} is beyond the last part (${count}).`);
     }
   }
+  const declared = requestedPartMd5s(partNumbers, partMd5sInput);
   const expiresIn = urlLifetime(app, u, now);
   if (!(await extendUrls(app.sql, u.messageId, new Date(now.getTime() + expiresIn * 1000)))) {
     // It stopped being pending since we read it: committed meanwhile, or aborted or expired.
     const again = await getUpload(app.sql, u.messageId);
     throw again?.state === 'committed' ? conflict('This upload is already committed.') : uploadExpired();
   }
-  const { expiresAt, upload } = await instructions(app, u, now, expiresIn, partNumbers ?? null);
+  let md5s = new Map<number, string>();
+  if (u.multipartUploadId !== null) {
+    // A part declared before keeps its MD5 in every later URL, whether or not this request repeats it.
+    await declarePartMd5s(app.sql, u.messageId, declared);
+    md5s = await partMd5s(app.sql, u.messageId, partNumbers ?? firstParts(u));
+  }
+  const { expiresAt, upload } = await instructions(app, u, now, expiresIn, partNumbers ?? null, md5s);
   return { expires_at: expiresAt.toISOString(), upload };
 }
 

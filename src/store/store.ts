@@ -199,9 +199,13 @@ export class BlobStore {
     return this.presign(req, args.now, args.expiresIn, Object.keys(headers));
   }
 
-  /** One part of a multipart upload, bound to its exact size. */
-  presignPart(args: { key: string; uploadId: string; partNumber: number; size: number; now: Date; expiresIn: number }) {
-    const headers = { 'content-length': String(args.size) };
+  /**
+   * One part of a multipart upload, bound to its exact size and, when the client declared it, its
+   * MD5 (the store answers 400 BadDigest to any other bytes).
+   */
+  presignPart(args: { key: string; uploadId: string; partNumber: number; size: number; md5?: string | null; now: Date; expiresIn: number }) {
+    const headers: Record<string, string> = { 'content-length': String(args.size) };
+    if (args.md5 != null) headers['content-md5'] = args.md5;
     const req = this.request('PUT', args.key, { partNumber: String(args.partNumber), uploadId: args.uploadId, 'x-id': 'UploadPart' }, headers);
     this.observer?.presigned('part');
     return this.presign(req, args.now, args.expiresIn, Object.keys(headers));

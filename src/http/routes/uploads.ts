@@ -31,7 +31,7 @@ export const uploadRoutes = (): RouteDef[] => [
     handle: async ({ app, caller, body, params }) => ({
       status: 200,
       headers: noStore,
-      body: await refreshUrls(app, caller, params.message_id, body.part_numbers),
+      body: await refreshUrls(app, caller, params.message_id, body.part_numbers, body.part_md5s),
     }),
   }),
   defineRoute({
