@@ -1,8 +1,7 @@
 // npm run token -- [<did>] [--service] [--ttl <s>]: a development token signed with JWT_SECRET.
-import { createSecretKey } from 'node:crypto';
-import { SignJWT } from 'jose';
 import { isDid } from '../src/config.js';
 import { cliArgs, cliConfig, fail } from './cli.js';
+import { mintDevToken } from './dev-token.js';
 
 const DEV_USER_DID = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa';
 
@@ -31,6 +30,4 @@ if (!isDid(did)) fail(`"${did}" is not a DID (did:plc:<24 base32 chars> or did:w
 const ttl = Number(values.get('ttl') ?? 3600);
 if (!Number.isInteger(ttl) || ttl < 1 || ttl > 30 * 24 * 3600) fail('--ttl must be whole seconds between 1 and 2592000', 2);
 
-let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(did).setAudience(config.jwt.audience).setIssuedAt().setExpirationTime(`${ttl}s`);
-if (config.jwt.issuer !== null) jwt = jwt.setIssuer(config.jwt.issuer);
-process.stdout.write(`${await jwt.sign(createSecretKey(Buffer.from(config.jwt.secret, 'utf8')))}\n`);
+process.stdout.write(`${await mintDevToken(config, did, ttl)}\n`);

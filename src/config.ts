@@ -360,3 +360,20 @@ export function quietAwsSdkNodeWarning(env: NodeJS.ProcessEnv = process.env): vo
   if (env.NODE_ENV === 'production') return;
   env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 }
+
+/**
+ * BROKER_URL for the command-line clients (`npm run demo`): the origin of a running broker, or
+ * null when unset (the tool then starts one itself). Not a setting of the broker.
+ */
+export function readBrokerUrl(env: Env = process.env): string | null {
+  const raw = env.BROKER_URL?.trim();
+  if (!raw) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError([`BROKER_URL "${raw}" is not a URL`]);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError([`BROKER_URL must be http(s), not ${url.protocol}`]);
+  return url.origin;
+}

@@ -155,9 +155,10 @@ test('URLs that expire mid-upload are replaced and the upload finishes', async (
     const data = threeParts();
     const rec = recordingFetch(short);
     let waited = false;
-    rec.intercept = async ({ target, part, url }) => {
-      // The broker's clock stands still: sign the reservation's URLs now, not when the app started.
-      if (target === 'api' && url.endsWith('/api/v1/uploads')) short.clock.set(Date.now());
+    rec.intercept = async ({ target, part }) => {
+      // The broker's clock stands still: move it to now at every API request, so URLs are signed
+      // when asked for (not when the app started, however long hashing or a slow part took).
+      if (target === 'api') short.clock.set(Date.now());
       // Part 1 went up on a fresh URL; the reservation's URL for part 2 expires before it is used.
       if (target === 'store' && part === 2 && !waited) {
         waited = true;
@@ -372,7 +373,13 @@ test('a lost answer and a 503 on part PUTs are retried; the upload still round-t
   const done = await clientFor(app, alice, { fetch: rec.fetch }).upload(CONVO, data, { recipients: [bob] });
   const ok = rec.calls.filter((c) => c.target === 'store' && c.status === 200).map((c) => c.part);
   assert.equal(ok.sort(), [1, 2, 3]);
-  assert.is(rec.calls.filter((c) => c.target === 'store').length, 5);
+  // Each injected failure was retried (a loaded machine may add a retry of its own: no exact count).
+  const statuses = (n: number) => rec.calls.filter((c) => c.target === 'store' && c.part === n).map((c) => c.status);
+  assert.is(statuses(1).at(-1), 200);
+  assert.is(statuses(2)[0], -1);
+  assert.is(statuses(2).at(-1), 200);
+  assert.is(statuses(3)[0], 503);
+  assert.is(statuses(3).at(-1), 200);
   await receivedByBob(done.message_id, data);
 });
 
