@@ -41,7 +41,7 @@ export interface UploadOptions {
   /** Called after every change worth saving; save the state to resume after a crash. */
   onState?: (state: UploadState) => void;
   resume?: UploadState;
-  /** Base64 SHA-256 the caller already has (skips hashing); must be of exactly these bytes. */
+  /** Base64 SHA-256 the caller already has (skips computing it; the part MD5s are still computed); must be of exactly these bytes. */
   sha256?: string;
   signal?: AbortSignal;
 }
