@@ -8,6 +8,7 @@ import { accessLog } from './http/access-log.js';
 import { jsonBody } from './http/body.js';
 import { cors } from './http/cors.js';
 import { errorHandler } from './http/error-handler.js';
+import { securityHeaders } from './http/security-headers.js';
 import { buildOpenApi } from './http/openapi.js';
 import { mountRoutes, type RouteDef } from './http/route.js';
 import { apiRoutes } from './http/routes/index.js';
@@ -34,6 +35,7 @@ export function createApp(app: AppContext): Koa {
 
   // Outermost, so it sees the status the error handler settles on.
   koa.use(accessLog(app));
+  koa.use(securityHeaders);
   koa.use(errorHandler(app.log));
   koa.use(cors(app.config.corsOrigins));
   // Development only: the page to try the broker in a browser (never in production).

@@ -1,7 +1,8 @@
 // JSON request bodies: 415 for anything else, 413 past 256 KiB (before reading it all), 400 when
 // malformed. Written here rather than taken from a body parser so every failure has our error body.
 import type { Context, Next } from 'koa';
-import { invalidRequest, payloadTooLarge, unsupportedMediaType, type AppError } from '../errors.js';
+import { payloadTooLarge, unsupportedMediaType, type AppError } from '../errors.js';
+import { parseJson } from './json.js';
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -27,11 +28,7 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
   if (chunks === null) throw tooLarge(ctx);
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return next();
-  try {
-    (ctx.request as { body?: unknown }).body = JSON.parse(text);
-  } catch {
-    throw invalidRequest('The request body is not valid JSON.');
-  }
+  (ctx.request as { body?: unknown }).body = parseJson(text);
   return next();
 }
 

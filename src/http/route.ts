@@ -65,10 +65,13 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv, formats: string[]) 
 const bodyAjv = addFormats(new Ajv({ allErrors: false, strict: true, useDefaults: true }), ['uuid', 'date-time']);
 const urlAjv = addFormats(new Ajv({ allErrors: false, strict: true, useDefaults: true, coerceTypes: true }), ['uuid', 'date-time']);
 
+/** A caller's field name is repeated in an error only when short and plain; never unbounded text. */
+const echoable = (name: string): string => (/^[A-Za-z0-9_.-]{1,64}$/.test(name) ? name : '…');
+
 function describe(where: FieldProblem['location'], e: ErrorObject): FieldProblem {
   let field = e.instancePath;
   if (e.keyword === 'required') field = `${field}/${(e.params as { missingProperty: string }).missingProperty}`;
-  if (e.keyword === 'additionalProperties') field = `${field}/${(e.params as { additionalProperty: string }).additionalProperty}`;
+  if (e.keyword === 'additionalProperties') field = `${field}/${echoable((e.params as { additionalProperty: string }).additionalProperty)}`;
   if (e.keyword === 'uniqueItems') {
     const p = e.params as { i: number; j: number };
     field = `${field}/${Math.max(p.i, p.j)}`;

@@ -245,9 +245,13 @@ export async function describeUpload(app: AppContext, caller: Caller, id: string
   };
 }
 
-/** Abort: the row leaves `pending` first, so no commit can win afterwards; then the bytes go. */
+/**
+ * Abort: the row leaves `pending` first, so no commit can win afterwards; then the bytes go.
+ * Uploader only: a service commits and manages membership, and has no business discarding a
+ * user's upload, so it gets the stranger's 404.
+ */
 export async function abortUpload(app: AppContext, caller: Caller, id: string): Promise<void> {
-  const u = await visibleUpload(app, caller, id, { serviceMay: true });
+  const u = await visibleUpload(app, caller, id, { serviceMay: false });
   if (u.state === 'committed') throw conflict('This upload is committed; it can no longer be aborted.');
   if (u.state === 'pending') {
     const now = app.clock.now();

@@ -5,8 +5,6 @@ import { ackMany, ackOne, blobUrl, commitMessage, describeMessage, listPending }
 import { toAppError } from '../error-handler.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
-const noStore = { 'Cache-Control': 'no-store' };
-
 export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
   defineRoute({
     method: 'POST',
@@ -39,7 +37,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     auth: true,
     query: pendingQuery,
     responses: { 200: { description: 'A page', schema: pendingResponse } },
-    handle: async ({ app, caller, query }) => ({ status: 200, headers: noStore, body: await listPending(app, caller, query) }),
+    handle: async ({ app, caller, query }) => ({ status: 200, body: await listPending(app, caller, query) }),
   }),
   defineRoute({
     method: 'POST',
@@ -59,7 +57,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     auth: true,
     params: messageIdParams,
     responses: { 200: { description: 'The message', schema: messageResponse } },
-    handle: async ({ app, caller, params }) => ({ status: 200, headers: noStore, body: await describeMessage(app, caller, params.message_id) }),
+    handle: async ({ app, caller, params }) => ({ status: 200, body: await describeMessage(app, caller, params.message_id) }),
   }),
   defineRoute({
     method: 'GET',
@@ -69,7 +67,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     auth: true,
     params: messageIdParams,
     responses: { 302: { description: 'Location: the presigned GET URL' } },
-    handle: async ({ app, caller, params }) => ({ status: 302, headers: noStore, location: await blobUrl(app, caller, params.message_id) }),
+    handle: async ({ app, caller, params }) => ({ status: 302, location: await blobUrl(app, caller, params.message_id) }),
   }),
   defineRoute({
     method: 'POST',

@@ -3,9 +3,6 @@ import { messageIdParams } from '../../schemas/common.js';
 import { abortUpload, completeUpload, describeUpload, refreshUrls, reserveUpload } from '../../services/uploads.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
-/** Answers carrying presigned URLs must not sit in any cache. */
-const noStore = { 'Cache-Control': 'no-store' };
-
 export const uploadRoutes = (): RouteDef[] => [
   defineRoute({
     method: 'POST',
@@ -16,7 +13,7 @@ export const uploadRoutes = (): RouteDef[] => [
     body: reserveBody,
     errors: { 403: 'Forbidden: not a member of the conversation', 404: 'NotFound: no such conversation visible to the caller', 413: 'PayloadTooLarge: the declared size is above max_message_bytes', 429: 'RateLimited: the rate, or max_pending_uploads open uploads; has Retry-After' },
     responses: { 201: { description: 'Reserved', schema: reserveResponse } },
-    handle: async ({ app, caller, body }) => ({ status: 201, headers: noStore, body: await reserveUpload(app, caller, body) }),
+    handle: async ({ app, caller, body }) => ({ status: 201, body: await reserveUpload(app, caller, body) }),
   }),
   defineRoute({
     method: 'POST',
@@ -30,7 +27,6 @@ export const uploadRoutes = (): RouteDef[] => [
     responses: { 200: { description: 'Fresh URLs', schema: urlsResponse } },
     handle: async ({ app, caller, body, params }) => ({
       status: 200,
-      headers: noStore,
       body: await refreshUrls(app, caller, params.message_id, body.part_numbers, body.part_md5s),
     }),
   }),
@@ -59,7 +55,7 @@ export const uploadRoutes = (): RouteDef[] => [
   defineRoute({
     method: 'DELETE',
     path: '/api/v1/uploads/:message_id',
-    summary: 'Abort a pending upload; its object or multipart upload is removed',
+    summary: 'Abort a pending upload (uploader only); its object or multipart upload is removed',
     tag: 'uploads',
     auth: true,
     params: messageIdParams,
