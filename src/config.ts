@@ -334,6 +334,11 @@ function crossCheck(c: Config, read: EnvReader, needsAuth: boolean): void {
   c.devPage = localOnly && c.jwt.secret !== null && c.serviceDids.length > 0;
 }
 
+const secureUrl = (url: string): boolean => {
+  const u = new URL(url);
+  return u.protocol === 'https:' || isLoopback(u.hostname.replace(/^\[|\]$/g, ''));
+};
+
 /** Stage 4, production rules: nothing embedded and no development secret. */
 function productionRules(c: Config, problems: string[], needsAuth: boolean): void {
   if (c.nodeEnv !== 'production') return;
@@ -344,6 +349,11 @@ function productionRules(c: Config, problems: string[], needsAuth: boolean): voi
   }
   if (jwtKeySources(c.jwt) === 0 && needsAuth) problems.push('production needs a JWT key: JWT_SECRET, JWT_JWKS_URL or JWT_PUBLIC_KEY');
   if (c.jwt.secret === DEV_JWT_SECRET) problems.push('production refuses the development JWT_SECRET');
+  // Over plain http a network attacker could serve their own keys (and mint any token) or read
+  // and alter every store request: both travel over TLS in production.
+  // (A loopback address never crosses a network: a sidecar or tunnel on the same host may use http.)
+  if (c.store.endpoint !== null && !secureUrl(c.store.endpoint)) problems.push('production needs an https:// R2_ENDPOINT (http only on loopback)');
+  if (c.jwt.jwksUrl !== null && !secureUrl(c.jwt.jwksUrl)) problems.push('production needs an https:// JWT_JWKS_URL (http only on loopback)');
 }
 
 /** Reads `.env` from the working directory into the environment when present (never overriding). */

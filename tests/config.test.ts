@@ -50,6 +50,21 @@ test('every problem is reported at once', () => {
   }
 });
 
+test('production needs https for the JWKS and the bucket; development may use http', () => {
+  const env = {
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://u:p@db.example/broker',
+    R2_ACCESS_KEY_ID: 'real-key-id',
+    R2_SECRET_ACCESS_KEY: 'real-secret-key',
+  };
+  const plain = problems({ ...env, R2_ENDPOINT: 'http://r2.example', JWT_JWKS_URL: 'http://auth.example/jwks.json' });
+  assert.ok(plain.some((x) => x.includes('https://') && x.includes('R2_ENDPOINT')), plain.join('; '));
+  assert.ok(plain.some((x) => x.includes('https://') && x.includes('JWT_JWKS_URL')), plain.join('; '));
+  assert.equal(problems({ ...env, R2_ENDPOINT: 'https://r2.example', JWT_JWKS_URL: 'https://auth.example/jwks.json' }), []);
+  assert.equal(problems({ ...env, R2_ENDPOINT: 'http://127.0.0.1:9000', JWT_JWKS_URL: 'http://localhost:8080/jwks.json' }), [], 'loopback crosses no network');
+  assert.equal(problems({ ...env, NODE_ENV: 'development', R2_ENDPOINT: 'http://127.0.0.1:9000', JWT_JWKS_URL: 'http://127.0.0.1:1/jwks.json' }), []);
+});
+
 test('production refuses development defaults, all reasons together', () => {
   const p = problems({ NODE_ENV: 'production' });
   assert.ok(p.some((x) => x.includes('DATABASE_URL')));
