@@ -5,9 +5,9 @@ import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { devPage, devPageEnabled } from './dev/dev-page.js';
 import { accessLog } from './http/access-log.js';
-import { jsonBody } from './http/body.js';
 import { cors } from './http/cors.js';
 import { errorHandler } from './http/error-handler.js';
+import { requestScope } from './http/request-scope.js';
 import { securityHeaders } from './http/security-headers.js';
 import { buildOpenApi } from './http/openapi.js';
 import { mountRoutes, type RouteDef } from './http/route.js';
@@ -33,14 +33,14 @@ export function createApp(app: AppContext): Koa {
   const router = new Router();
   mountRoutes(router, app, all);
 
-  // Outermost, so it sees the status the error handler settles on.
+  koa.use(requestScope);
+  // Outside the error handler, so it sees the status the error handler settles on.
   koa.use(accessLog(app));
   koa.use(securityHeaders);
   koa.use(errorHandler(app.log));
   koa.use(cors(app.config.corsOrigins));
   // Development only: the page to try the broker in a browser (never in production).
   if (devPageEnabled(app)) koa.use(devPage(app));
-  koa.use(jsonBody);
   koa.use(router.routes());
   koa.use(router.allowedMethods());
   return koa;

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, loadDotEnv, quietAwsSdkNodeWarning } from './c
 import { createContext, type AppContext } from './context.js';
 import { devStoreRules } from './dev/embedded.js';
 import { startScheduler, type Scheduler } from './jobs/scheduler.js';
+import { currentRequest } from './http/request-scope.js';
 import { createLogger } from './log.js';
 
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -31,7 +32,10 @@ async function main(): Promise<void> {
   let scheduler: Scheduler | undefined;
   let stopping = false;
 
-  const shutdown = async (signal: string) => {
+  /** Drains and closes everything, then exits with `code` (non-zero after a crash). */
+  let exitCode = 0;
+  const shutdown = async (signal: string, code = 0) => {
+    exitCode = Math.max(exitCode, code); // a crash during a clean shutdown still exits non-zero
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
@@ -55,7 +59,7 @@ async function main(): Promise<void> {
       await schedulerStopped;
       await app?.close();
       log.info('stopped');
-      process.exit(0);
+      process.exit(exitCode);
     } catch (err) {
       log.error({ err }, 'shutdown failed');
       process.exit(1);
@@ -63,6 +67,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // An error nobody caught leaves the process in an unknown state: say which request set it off,
+  // finish the others, and exit non-zero so the supervisor restarts a clean one. Never hang.
+  const crash = (err: unknown, origin: string) => {
+    log.fatal({ err, origin, request: currentRequest() }, 'uncaught error; draining and exiting');
+    void shutdown(origin, 1);
+  };
+  process.on('uncaughtException', (err, origin) => crash(err, origin));
+  process.on('unhandledRejection', (reason) => crash(reason, 'unhandledRejection'));
 
   try {
     app = await createContext(config, { log, share: true, defaultMetrics: true, migrate: config.migrateOnStart ? true : 'check' });
@@ -84,7 +96,7 @@ async function main(): Promise<void> {
     server!.once('error', reject);
   }).catch((err) => {
     log.fatal({ err }, 'cannot listen');
-    void shutdown('listen-error');
+    void shutdown('listen-error', 1);
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
@@ -96,7 +108,7 @@ async function main(): Promise<void> {
     scheduler = startScheduler(app);
   } catch (err) {
     log.fatal({ err }, 'cannot schedule reconciliation');
-    void shutdown('scheduler-error');
+    void shutdown('scheduler-error', 1);
   }
 }
 

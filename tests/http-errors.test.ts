@@ -37,9 +37,11 @@ test('a wrong method is 405 with an Allow header', async () => {
   assert.ok(r.headers.get('allow')?.includes('GET'));
 });
 
+const COMPLETE = '/api/v1/uploads/0190f5a6-0000-7000-8000-000000000001/complete';
+
 test('a body over 256 KiB is 413', async () => {
   const big = JSON.stringify({ convo_id: 'c', pad: 'x'.repeat(300 * 1024) });
-  const r = await app.call('POST', '/api/v1/limits', { as: alice, body: big });
+  const r = await app.call('POST', COMPLETE, { as: alice, body: big });
   assert.is(r.status, 413);
   isErrorBody(r.body, 'PayloadTooLarge');
 });
@@ -52,7 +54,7 @@ test('a chunked body over 256 KiB is 413 too', async () => {
       c.close();
     },
   });
-  const res = await fetch(`${app.url}/api/v1/limits`, {
+  const res = await fetch(app.url + COMPLETE, {
     method: 'POST',
     headers: { authorization: `Bearer ${await app.token(alice)}`, 'content-type': 'application/json' },
     body: stream,
@@ -63,7 +65,7 @@ test('a chunked body over 256 KiB is 413 too', async () => {
 });
 
 test('a non-JSON body is 415', async () => {
-  const r = await app.call('POST', '/api/v1/limits', { as: alice, body: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const r = await app.call('POST', '/api/v1/uploads', { as: alice, body: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   assert.is(r.status, 415);
   isErrorBody(r.body, 'UnsupportedMediaType');
 });

@@ -6,6 +6,10 @@ import { isConnectionError } from '../db/sql.js';
 import { StoreRejected, StoreUnavailable } from '../store/store.js';
 import type { Logger } from '../log.js';
 import { requestLog } from './access-log.js';
+import { ClientClosed } from './body.js';
+
+/** nginx's status for a request its client abandoned; recorded, never sent. */
+export const CLIENT_CLOSED = 499;
 
 export function toAppError(err: unknown): AppError | null {
   if (err instanceof AppError) return err;
@@ -31,6 +35,12 @@ export function errorHandler(log: Logger) {
         }
       }
     } catch (err) {
+      if (err instanceof ClientClosed) {
+        // Nobody is left to answer, and nothing of ours failed: no error log, no 5xx in the metrics.
+        log.debug({ method: ctx.method, path: ctx.path }, 'client closed the connection mid-body');
+        ctx.status = CLIENT_CLOSED;
+        return;
+      }
       const appError = toAppError(err);
       if (appError === null) {
         requestLog(ctx, log).error({ err, method: ctx.method, path: ctx.path }, 'request failed');

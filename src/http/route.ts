@@ -12,6 +12,7 @@ import type { Caller } from '../auth.js';
 import { invalidField, invalidRequest, type FieldProblem } from '../errors.js';
 import { bearerToken } from './auth.js';
 import { requestScoped } from './access-log.js';
+import { DEFAULT_BODY_BYTES, MAX_BODY_BYTES, NO_BODY_BYTES, readJsonBody } from './body.js';
 
 export type Schema = TSchema;
 
@@ -47,6 +48,8 @@ export interface RouteDef<B extends MaybeSchema = MaybeSchema, Q extends MaybeSc
   params?: P;
   query?: Q;
   body?: B;
+  /** Largest request body read, in bytes (at most MAX_BODY_BYTES); default DEFAULT_BODY_BYTES, or NO_BODY_BYTES without a body schema. */
+  maxBodyBytes?: number;
   /** Status → description and, when JSON, its schema. */
   responses: Record<number, { description: string; schema?: Schema; contentType?: string }>;
   /** Errors particular to this route (status → when); the ones every route shares are added by openapi.ts. */
@@ -113,13 +116,15 @@ export function mountRoutes(router: Router, app: AppContext, routes: readonly Ro
     const checkQuery = validator(urlAjv, 'query', route.query);
     const checkBody = validator(bodyAjv, 'body', route.body);
     const anonymous: Caller = { did: '', isService: false };
+    const bodyLimit = Math.min(route.maxBodyBytes ?? (route.body === undefined ? NO_BODY_BYTES : DEFAULT_BODY_BYTES), MAX_BODY_BYTES);
     router.register(route.path, [route.method], async (ctx: Context) => {
       const caller = route.auth ? await app.auth.verify(bearerToken(ctx.get('authorization') || undefined)) : anonymous;
       if (route.auth && !caller.isService) await app.limiter?.take(caller.did);
       ctx.state.caller = caller;
       const params = lowerIds(checkParams({ ...(ctx as unknown as { params: Record<string, string> }).params }));
       const query = checkQuery({ ...ctx.query });
-      const raw = (ctx.request as { body?: unknown }).body;
+      // Only now, for a known route and an authenticated caller within its rate, is the body read.
+      const raw = await readJsonBody(ctx, bodyLimit);
       if (route.body === undefined && raw !== undefined && !isEmptyObject(raw)) {
         throw invalidRequest('This route takes no request body.');
       }

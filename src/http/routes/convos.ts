@@ -1,6 +1,7 @@
 import { convoIdParams } from '../../schemas/common.js';
 import { changeMembersBody, membersResponse, replaceMembersBody } from '../../schemas/convos.js';
 import { changeMembers, getMembers, replaceMembers } from '../../services/convos.js';
+import { MAX_BODY_BYTES } from '../body.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
 
@@ -14,6 +15,7 @@ export const convoRoutes = (): RouteDef[] => [
     params: convoIdParams,
     body: replaceMembersBody,
     errors: { 403: 'Forbidden: services only' },
+    maxBodyBytes: MAX_BODY_BYTES, // up to 10,000 members
     responses: { 200: { description: 'The members', schema: membersResponse } },
     handle: async ({ app, caller, params, body }) => ({ status: 200, body: await replaceMembers(app, caller, params.convo_id, body.members) }),
   }),
@@ -26,6 +28,7 @@ export const convoRoutes = (): RouteDef[] => [
     params: convoIdParams,
     body: changeMembersBody,
     errors: { 403: 'Forbidden: services only' },
+    maxBodyBytes: MAX_BODY_BYTES,
     responses: { 200: { description: 'The members', schema: membersResponse } },
     handle: async ({ app, caller, params, body }) => ({ status: 200, body: await changeMembers(app, caller, params.convo_id, body) }),
   }),

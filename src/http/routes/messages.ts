@@ -3,6 +3,7 @@ import { messageIdParams } from '../../schemas/common.js';
 import { ackManyBody, ackManyResponse, commitBody, commitResponse, messageResponse, pendingQuery, pendingResponse } from '../../schemas/messages.js';
 import { ackMany, ackOne, blobUrl, commitMessage, describeMessage, listPending } from '../../services/messages.js';
 import { toAppError } from '../error-handler.js';
+import { commitBodyBytes } from '../body.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
 export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
@@ -14,6 +15,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     auth: true,
     body: commitBody(config.maxRecipients),
     errors: { 403: 'Forbidden: not the uploader nor a service, or a recipient is not a member', 404: 'NotFound: no such upload visible to the caller', 409: 'UploadIncomplete (the object is not in the bucket yet: retry after the PUT) or Conflict (a replay with other recipients or metadata)', 410: 'UploadExpired: past the commit deadline', 422: 'UploadMismatch: the object differs from the declaration; it was deleted' },
+    maxBodyBytes: commitBodyBytes(config.maxRecipients),
     responses: {
       201: { description: 'Committed', schema: commitResponse },
       200: { description: 'Already committed with the same recipients and metadata (replay)', schema: commitResponse },
@@ -46,6 +48,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     tag: 'messages',
     auth: true,
     body: ackManyBody,
+    maxBodyBytes: 32 * 1024, // 500 ids
     responses: { 200: { description: 'Which were acknowledged', schema: ackManyResponse } },
     handle: async ({ app, caller, body }) => ({ status: 200, body: await ackMany(app, caller, body.message_ids) }),
   }),

@@ -1,6 +1,7 @@
 import { completeBody, completeResponse, reserveBody, reserveResponse, uploadResponse, urlsBody, urlsResponse } from '../../schemas/uploads.js';
 import { messageIdParams } from '../../schemas/common.js';
 import { abortUpload, completeUpload, describeUpload, refreshUrls, reserveUpload } from '../../services/uploads.js';
+import { MAX_BODY_BYTES } from '../body.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
 export const uploadRoutes = (): RouteDef[] => [
@@ -39,6 +40,7 @@ export const uploadRoutes = (): RouteDef[] => [
     params: messageIdParams,
     body: completeBody,
     errors: { 410: 'UploadExpired: past the commit deadline, or the multipart upload is gone' },
+    maxBodyBytes: MAX_BODY_BYTES, // up to 1,000 part ETags of the store's own making
     responses: { 200: { description: 'Completed', schema: completeResponse } },
     handle: async ({ app, caller, body, params }) => ({ status: 200, body: await completeUpload(app, caller, params.message_id, body.parts) }),
   }),
