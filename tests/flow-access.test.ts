@@ -44,6 +44,20 @@ access('no existence oracle for messages, uploads and acks', async ({ app }) => 
   assert.is((await app.ctx.sql`select 1 from message_recipients where message_id = ${id} and recipient_did = ${carol}`).length, 0);
 });
 
+access('reading a message, its URL or its blob does not mark it delivered; only the ack does', async ({ app }) => {
+  const id = await send(app, alice, CONVO, [bob]);
+  assert.is((await app.call('GET', `/api/v1/messages/${id}`, { as: bob })).status, 200);
+  assert.is((await app.call('GET', `/api/v1/messages/${id}/blob`, { as: bob })).status, 302);
+  const row = () => app.ctx.sql`select delivered, delivered_at from message_recipients where message_id = ${id} and recipient_did = ${bob}`;
+  const [before] = await row();
+  assert.is(before!.delivered, false);
+  assert.is(before!.delivered_at, null);
+  const pending = await app.call('GET', '/api/v1/messages/pending', { as: bob });
+  assert.ok(pending.body.messages.some((m: { message_id: string }) => m.message_id === id), 'still pending');
+  assert.is((await app.call('POST', `/api/v1/messages/${id}/ack`, { as: bob })).status, 204);
+  assert.is((await row())[0]!.delivered, true);
+});
+
 access('the sender may read its own message', async ({ app }) => {
   const id = await send(app, alice, CONVO, [bob]);
   assert.is((await app.call('GET', `/api/v1/messages/${id}`, { as: alice })).status, 200);

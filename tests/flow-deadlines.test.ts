@@ -39,7 +39,7 @@ deadlines('a URL refreshed through /urls uploads the bytes', async ({ app }) => 
   app.clock.set(Date.now() - 400_000); // the first URL is signed long ago and has expired
   const data = bytes(100);
   const r = await reserve(app, alice, CONVO, data);
-  assert.is(await putBytes(r.upload, data), 403);
+  assert.is(await putBytes(r.upload, data, { refusal: true }), 403);
   app.clock.set(Date.now());
   const fresh = await app.call('POST', `/api/v1/uploads/${r.message_id}/urls`, { as: alice });
   assert.is(await putBytes(fresh.body.upload, data), 200);

@@ -12,6 +12,7 @@ membership('a non-member cannot reserve', async ({ app }) => {
   const r = await app.call('POST', '/api/v1/uploads', { as: mallory, body: { convo_id: CONVO, size: 10, md5: md5b64(data) } });
   assert.is(r.status, 403);
   assert.is(r.body.error, 'Forbidden');
+  assert.is((await app.ctx.sql`select 1 from uploads where sender_did = ${mallory}`).length, 0, 'no upload row was written');
 });
 
 membership('recipients outside the conversation are 403', async ({ app }) => {
@@ -73,10 +74,13 @@ membership('omitted recipients are every member but the sender', async ({ app })
 });
 
 membership('membership routes are service-only; members may list', async ({ app }) => {
+  const members = () => app.ctx.sql`select member_did, added_at from convo_members where convo_id = ${CONVO} order by member_did`;
+  const before = await members();
   const put = await app.call('PUT', `/api/v1/convos/${CONVO}/members`, { as: alice, body: { members: [alice] } });
   assert.is(put.status, 403);
-  const post = await app.call('POST', `/api/v1/convos/${CONVO}/members`, { as: alice, body: { add: [mallory] } });
+  const post = await app.call('POST', `/api/v1/convos/${CONVO}/members`, { as: alice, body: { add: [mallory], remove: [bob] } });
   assert.is(post.status, 403);
+  assert.equal(await members(), before, 'the refused changes left the members as they were');
   const change = await app.call('POST', '/api/v1/convos/other/members', { as: TEST_SERVICE, body: { add: [alice, bob], remove: [] } });
   assert.equal(change.body, { convo_id: 'other', members: [alice, bob].sort() });
   const removed = await app.call('POST', '/api/v1/convos/other/members', { as: TEST_SERVICE, body: { remove: [bob] } });

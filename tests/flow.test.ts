@@ -166,6 +166,12 @@ test('a replay returns 200 with the first body; other recipients or metadata are
   assert.is(await putBytes(r.upload, data), 200);
   const first = await commit(app, alice, { message_id: r.message_id, recipients: [bob, carol], metadata: { a: 1, b: [1, 2] } });
   assert.is(first.status, 201);
+  const rows = async () => ({
+    message: await app.ctx.sql`select * from messages where id = ${r.message_id}`,
+    recipients: await app.ctx.sql`select * from message_recipients where message_id = ${r.message_id} order by recipient_did`,
+    upload: await app.ctx.sql`select * from uploads where message_id = ${r.message_id}`,
+  });
+  const committed = await rows();
   const replay = await commit(app, alice, { message_id: r.message_id, recipients: [carol, bob], metadata: { b: [1, 2], a: 1 } });
   assert.is(replay.status, 200);
   assert.equal(replay.body, first.body);
@@ -174,6 +180,7 @@ test('a replay returns 200 with the first body; other recipients or metadata are
   assert.is(other.body.error, 'Conflict');
   const otherMeta = await commit(app, alice, { message_id: r.message_id, recipients: [bob, carol], metadata: { a: 2 } });
   assert.is(otherMeta.status, 409);
+  assert.equal(await rows(), committed, 'the replay and the refused commits left every row as the first commit wrote it');
   const plain = await reserve(app, alice, CONVO, data.subarray(0, 50));
   assert.is(await putBytes(plain.upload, data.subarray(0, 50)), 200);
   assert.is((await commit(app, alice, { message_id: plain.message_id, recipients: [bob] })).status, 201);

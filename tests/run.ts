@@ -3,18 +3,38 @@
 // printed for CI. `npm test -- <pattern>` runs only the files whose path matches.
 // `--scale` runs tests/scale/*.scale.ts instead (npm run test:scale): they need Debian's pgbouncer and
 // redis-server, which `npm test` never does.
+import { writeSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
+import { register } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quietAwsSdkNodeWarning } from '../src/config.js';
 import { stopHarness } from './helpers/harness.js';
+import { hookFailures } from './helpers/hook-failures.js';
 
 quietAwsSdkNodeWarning();
+// Test files' `import { suite } from 'uvu'` gets a suite whose failing hooks are reported.
+register('./helpers/uvu-hooks.mjs', import.meta.url);
+
+// Whatever ends the run — the last suite, an error nobody caught, Ctrl-C — the shared PostgreSQL
+// and R2 emulator are stopped first: they are separate processes and would outlive us.
+let stopping: Promise<void> | undefined;
+const stopShared = () => (stopping ??= stopHarness().catch((err) => void process.stderr.write(`stopping the shared services failed: ${String(err)}\n`)));
+const abort = (why: string, err?: unknown) => {
+  writeSync(2, `\ntest run aborted: ${why}${err === undefined ? '' : `\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}`}\n`);
+  void stopShared().then(() => process.exit(1));
+};
+process.once('SIGINT', () => abort('SIGINT'));
+process.once('SIGTERM', () => abort('SIGTERM'));
+process.on('uncaughtException', (err) => abort('an uncaught exception', err));
+process.on('unhandledRejection', (err) => abort('an unhandled rejection', err));
 const args = process.argv.slice(2);
 const scale = args[0] === '--scale';
-if (scale) args.shift();
-const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), scale ? 'scale' : '');
-const suffix = scale ? '.scale.ts' : '.test.ts';
+// --fixtures: tests/fixtures/*.fixture.ts, suites that fail on purpose (tests/runner.test.ts runs them).
+const fixtures = args[0] === '--fixtures';
+if (scale || fixtures) args.shift();
+const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), scale ? 'scale' : fixtures ? 'fixtures' : '');
+const suffix = scale ? '.scale.ts' : fixtures ? '.fixture.ts' : '.test.ts';
 const pattern = args[0] ? new RegExp(args[0]) : null;
 const files = (await readdir(dir, { recursive: true }))
   .filter((f) => f.endsWith(suffix) && !f.includes('node_modules'))
@@ -41,10 +61,18 @@ process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
 
 const { run } = await import('uvu/run');
 const started = Date.now();
-await run(files.map((f) => ({ name: f, file: path.join(dir, f) })), { bail: false });
+try {
+  await run(files.map((f) => ({ name: f, file: path.join(dir, f) })), { bail: false });
+} catch (err) {
+  abort('the runner failed', err);
+  await new Promise(() => {}); // abort exits once the shared services are stopped
+}
+await stopShared();
 const code = process.exitCode ?? 0;
-await stopHarness();
+// A failing before hook already shows as its suite's tests not passing; a failing after hook does not.
+const afterFailures = hookFailures.filter((h) => h.startsWith('after')).length;
 process.stdout.write = write;
 write(`tests took ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-write(`${passed} passed, ${total - passed} failed\n`);
-process.exit(code === 0 && total === passed && total > 0 ? 0 : 1);
+if (hookFailures.length > 0) write(`hooks that failed: ${hookFailures.join('; ')}\n`);
+write(`${passed} passed, ${total - passed + afterFailures} failed\n`);
+process.exit(code === 0 && total === passed && afterFailures === 0 && total > 0 ? 0 : 1);

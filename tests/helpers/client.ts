@@ -3,6 +3,7 @@
 import { BrokerClient } from '../../src/client/index.js';
 import type { BrokerClientOptions } from '../../src/client/index.js';
 import type { TestApp } from './harness.js';
+import { storePut } from './store-put.js';
 
 export interface Recorded {
   method: string;
@@ -34,10 +35,24 @@ export interface RecordingFetch {
   maxInFlight: number;
   /** Delay (ms) added after each store PUT answer, to make overlap observable. */
   putDelayMs: number;
+  /** The test expects the store to refuse some PUTs: send them so the refusal is always seen (storePut). */
+  refusals: boolean;
+}
+
+/**
+ * A store PUT as the client sent it, through `storePut`: the store's refusal always arrives as its
+ * status, never as the "fetch failed" of a connection cut mid-body, so a test can insist on a 403.
+ */
+async function putThrough(url: string, init: RequestInit | undefined): Promise<Response> {
+  const { 'content-length': _len, ...headers } = Object.fromEntries(new Headers(init?.headers).entries());
+  const body = init?.body;
+  if (!(body instanceof Uint8Array) && !(body instanceof Blob)) throw new Error('recordingFetch: a store PUT body must be bytes or a Blob');
+  const answer = await storePut(url, headers, body, { signal: init?.signal ?? undefined, refusal: true });
+  return new Response(answer.status === 204 || answer.status === 304 ? null : answer.text, { status: answer.status, headers: answer.headers });
 }
 
 export function recordingFetch(app: TestApp): RecordingFetch {
-  const rec: RecordingFetch = { fetch: undefined as unknown as typeof fetch, calls: [], intercept: null, maxInFlight: 0, putDelayMs: 0 };
+  const rec: RecordingFetch = { fetch: undefined as unknown as typeof fetch, calls: [], intercept: null, maxInFlight: 0, putDelayMs: 0, refusals: false };
   let inFlight = 0;
   let n = 0;
   rec.fetch = async (input, init) => {
@@ -55,7 +70,7 @@ export function recordingFetch(app: TestApp): RecordingFetch {
     try {
       const injected = rec.intercept ? await rec.intercept({ method, url, target, part, n: n++, init }) : undefined;
       if (injected instanceof Error) throw injected;
-      const res = injected ?? (await fetch(input, init));
+      const res = injected ?? (isPut && rec.refusals ? await putThrough(url, init) : await fetch(input, init));
       entry.status = res.status;
       // The broker's own answers must match its document (an injected fault is not the broker's).
       if (injected === undefined && target === 'api') await app.checkAnswer(method, url, res.status, res.headers, await res.clone().text());

@@ -2,6 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as assert from 'uvu/assert';
 import type { TestApp } from './harness.js';
+import { storePut } from './store-put.js';
 import { TEST_SERVICE } from './harness.js';
 
 export const md5b64 = (b: Uint8Array) => createHash('md5').update(b).digest('base64');
@@ -31,11 +32,9 @@ export async function reserve(app: TestApp, as: string, convoId: string, body: U
 }
 
 /** PUTs with exactly the returned headers; fetch computes content-length from the body itself. */
-export async function putBytes(upload: { url: string; headers: Record<string, string> }, body: Uint8Array): Promise<number> {
+export async function putBytes(upload: { url: string; headers: Record<string, string> }, body: Uint8Array, options: { refusal?: boolean } = {}): Promise<number> {
   const { 'content-length': _len, ...headers } = upload.headers;
-  const res = await fetch(upload.url, { method: 'PUT', headers, body });
-  await res.arrayBuffer();
-  return res.status;
+  return (await storePut(upload.url, headers, body, options)).status;
 }
 
 export async function commit(app: TestApp, as: string, body: Record<string, unknown>) {
