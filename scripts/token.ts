@@ -27,7 +27,9 @@ if (flags.has('service')) {
   did = first;
 }
 if (!isDid(did)) fail(`"${did}" is not a DID (did:plc:<24 base32 chars> or did:web:<host>)`, 2);
-const ttl = Number(values.get('ttl') ?? 3600);
-if (!Number.isInteger(ttl) || ttl < 1 || ttl > 30 * 24 * 3600) fail('--ttl must be whole seconds between 1 and 2592000', 2);
+const ttl = Number(values.get('ttl') ?? Math.min(3600, config.jwt.maxAgeSeconds));
+if (!Number.isInteger(ttl) || ttl < 1 || ttl > config.jwt.maxAgeSeconds) {
+  fail(`--ttl must be whole seconds between 1 and ${config.jwt.maxAgeSeconds} (JWT_MAX_AGE_SECONDS)`, 2);
+}
 
 process.stdout.write(`${await mintDevToken(config, did, ttl)}\n`);

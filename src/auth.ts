@@ -58,8 +58,11 @@ export async function createTokenVerifier(jwt: JwtConfig, serviceDids: readonly 
     algorithms,
     audience: jwt.audience,
     issuer: jwt.issuer ?? undefined,
-    requiredClaims: ['exp', 'sub'],
+    requiredClaims: ['exp', 'sub', 'iat'],
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    // now − iat beyond this (plus the tolerance) is refused however far away exp is; an iat in the
+    // future beyond the tolerance is refused too.
+    maxTokenAge: jwt.maxAgeSeconds,
   };
   return {
     async verify(token: string): Promise<Caller> {
@@ -72,6 +75,11 @@ export async function createTokenVerifier(jwt: JwtConfig, serviceDids: readonly 
       } catch (err) {
         throw tokenError(err);
       }
+      // A token minted to live longer than the limit is refused outright, even while young: a
+      // leaked one must not stay usable for years (jose checks only the age, now − iat).
+      if (payload.exp! - payload.iat! > jwt.maxAgeSeconds) {
+        throw invalidToken(`The token lives longer than the ${jwt.maxAgeSeconds} s this broker accepts (exp − iat).`);
+      }
       const sub = payload.sub;
       if (typeof sub !== 'string' || !isDid(sub)) throw invalidToken('The token subject is not a DID.');
       return { did: sub, isService: services.has(sub) };
@@ -83,7 +91,9 @@ function tokenError(err: unknown): AppError {
   const code = (err as { code?: string })?.code;
   switch (code) {
     case 'ERR_JWT_EXPIRED':
-      return invalidToken('The token has expired.');
+      return (err as { claim?: string }).claim === 'iat'
+        ? invalidToken('The token was issued longer ago than this broker accepts; get a fresh one.')
+        : invalidToken('The token has expired.');
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
       const claim = (err as { claim?: string }).claim ?? 'a';
       return invalidToken(`The token's "${claim}" claim is missing or not accepted.`);

@@ -22,6 +22,8 @@ export interface JwtConfig {
   publicKey: string | null;
   issuer: string | null;
   audience: string;
+  /** Longest token lifetime accepted: exp − iat, and the age now − iat (JWT_MAX_AGE_SECONDS). */
+  maxAgeSeconds: number;
 }
 
 export interface Config {
@@ -259,6 +261,7 @@ function readJwt(read: EnvReader): JwtConfig {
     publicKey: read.opt('JWT_PUBLIC_KEY'),
     issuer: read.opt('JWT_ISSUER'),
     audience: read.str('JWT_AUDIENCE', 'mls-blob-broker'),
+    maxAgeSeconds: read.int('JWT_MAX_AGE_SECONDS', 86_400, 60, 365 * 86_400),
   };
   if (jwt.secret !== null && Buffer.byteLength(jwt.secret) < 32) read.problem('JWT_SECRET must be at least 32 bytes long');
   return jwt;

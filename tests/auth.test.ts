@@ -55,12 +55,43 @@ test('token defects are 401 InvalidToken', async () => {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   cases.push([
     'ES256 where HS256 is configured',
-    await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject(alice).setAudience('mls-blob-broker').setExpirationTime('5m').sign(privateKey),
+    await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject(alice).setAudience('mls-blob-broker').setIssuedAt().setExpirationTime('5m').sign(privateKey),
   ]);
   for (const [name, token] of cases) {
     const r = await withToken(token);
     assert.is(r.status, 401, name);
     assert.is(r.body.error, 'InvalidToken', `${name}: ${r.text}`);
+  }
+});
+
+test('lifetime: iat is required; a token older than JWT_MAX_AGE_SECONDS, or minted to live longer, is 401', async () => {
+  const DAY = 86_400;
+  const refused: [string, Parameters<typeof mintToken>[2]][] = [
+    ['no iat', { issuedAt: null }],
+    ['issued 25 h ago, still unexpired', { issuedAt: -(DAY + 3600), expiresIn: 600 }],
+    ['minted to live two days (exp − iat > max age), though brand new', { expiresIn: 2 * DAY }],
+    ['expiring in 2100', { expiresIn: Math.floor(Date.UTC(2100, 0, 1) / 1000) - Math.floor(Date.now() / 1000) }],
+    ['issued in the future beyond the tolerance', { issuedAt: 300, expiresIn: 900 }],
+  ];
+  for (const [name, claims] of refused) {
+    const r = await withToken(await mintToken(TEST_SECRET, alice, claims));
+    assert.is(r.status, 401, name);
+    assert.is(r.body.error, 'InvalidToken', `${name}: ${r.text}`);
+  }
+  const old = await withToken(await mintToken(TEST_SECRET, alice, { issuedAt: -(DAY + 3600), expiresIn: 600 }));
+  assert.match(old.body.message, /issued longer ago/);
+  // Exactly the maximum lifetime, and a token 23 h into a 24 h life, pass.
+  assert.is((await withToken(await mintToken(TEST_SECRET, alice, { expiresIn: DAY }))).status, 200);
+  assert.is((await withToken(await mintToken(TEST_SECRET, alice, { issuedAt: -23 * 3600, expiresIn: 3600 }))).status, 200);
+  // A shorter JWT_MAX_AGE_SECONDS applies to both rules.
+  const v = await createTokenVerifier({ ...app.config.jwt, maxAgeSeconds: 600 }, []);
+  for (const claims of [{ expiresIn: 1200 }, { issuedAt: -900, expiresIn: 60 }]) {
+    try {
+      await v.verify(await mintToken(TEST_SECRET, alice, claims));
+      assert.unreachable(JSON.stringify(claims));
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'InvalidToken', String(err));
+    }
   }
 });
 
@@ -70,7 +101,7 @@ test('a token expired within the 30 s tolerance still passes', async () => {
 });
 
 test('the issuer is enforced when configured', async () => {
-  const v = await createTokenVerifier({ secret: TEST_SECRET, jwksUrl: null, publicKey: null, issuer: 'https://auth.example', audience: 'mls-blob-broker' }, []);
+  const v = await createTokenVerifier({ secret: TEST_SECRET, jwksUrl: null, publicKey: null, issuer: 'https://auth.example', audience: 'mls-blob-broker', maxAgeSeconds: 86_400 }, []);
   try {
     await v.verify(await mintToken(TEST_SECRET, alice, { iss: 'https://evil.example' }));
     assert.unreachable('accepted a wrong issuer');
@@ -89,8 +120,8 @@ test('SERVICE_DIDS marks a caller as a service', async () => {
 test('a PEM public key verifies its own algorithm only', async () => {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const v = await createTokenVerifier({ secret: null, jwksUrl: null, publicKey: pem, issuer: null, audience: 'mls-blob-broker' }, []);
-  const good = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA' }).setSubject(alice).setAudience('mls-blob-broker').setExpirationTime('5m').sign(createPrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' })));
+  const v = await createTokenVerifier({ secret: null, jwksUrl: null, publicKey: pem, issuer: null, audience: 'mls-blob-broker', maxAgeSeconds: 86_400 }, []);
+  const good = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA' }).setSubject(alice).setAudience('mls-blob-broker').setIssuedAt().setExpirationTime('5m').sign(createPrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' })));
   assert.is((await v.verify(good)).did, alice);
   try {
     await v.verify(await mintToken(TEST_SECRET, alice));
@@ -112,9 +143,9 @@ test('a JWKS URL verifies ES256 tokens by kid, and an unreachable JWKS is 503, n
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as { port: number }).port;
   const sign = (kid: string) =>
-    new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid }).setSubject(alice).setAudience('mls-blob-broker').setExpirationTime('5m').sign(privateKey);
+    new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid }).setSubject(alice).setAudience('mls-blob-broker').setIssuedAt().setExpirationTime('5m').sign(privateKey);
   try {
-    const v = await createTokenVerifier({ secret: null, jwksUrl: `http://127.0.0.1:${port}/jwks.json`, publicKey: null, issuer: null, audience: 'mls-blob-broker' }, []);
+    const v = await createTokenVerifier({ secret: null, jwksUrl: `http://127.0.0.1:${port}/jwks.json`, publicKey: null, issuer: null, audience: 'mls-blob-broker', maxAgeSeconds: 86_400 }, []);
     assert.is((await v.verify(await sign('k1'))).did, alice);
     for (const token of [await sign('unknown'), await mintToken(TEST_SECRET, alice)]) {
       try {
@@ -127,7 +158,7 @@ test('a JWKS URL verifies ES256 tokens by kid, and an unreachable JWKS is 503, n
   } finally {
     server.close();
   }
-  const down = await createTokenVerifier({ secret: null, jwksUrl: `http://127.0.0.1:${port}/jwks.json`, publicKey: null, issuer: null, audience: 'mls-blob-broker' }, []);
+  const down = await createTokenVerifier({ secret: null, jwksUrl: `http://127.0.0.1:${port}/jwks.json`, publicKey: null, issuer: null, audience: 'mls-blob-broker', maxAgeSeconds: 86_400 }, []);
   try {
     await down.verify(await sign('k1'));
     assert.unreachable('verified without keys');
@@ -140,8 +171,8 @@ test('a JWKS URL verifies ES256 tokens by kid, and an unreachable JWKS is 503, n
 test('a JWK public key (JSON) verifies its algorithm', async () => {
   const { exportJWK } = await import('jose');
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const v = await createTokenVerifier({ secret: null, jwksUrl: null, publicKey: JSON.stringify(await exportJWK(publicKey)), issuer: null, audience: 'mls-blob-broker' }, []);
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setSubject(alice).setAudience('mls-blob-broker').setExpirationTime('5m').sign(privateKey);
+  const v = await createTokenVerifier({ secret: null, jwksUrl: null, publicKey: JSON.stringify(await exportJWK(publicKey)), issuer: null, audience: 'mls-blob-broker', maxAgeSeconds: 86_400 }, []);
+  const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setSubject(alice).setAudience('mls-blob-broker').setIssuedAt().setExpirationTime('5m').sign(privateKey);
   assert.is((await v.verify(token)).did, alice);
 });
 

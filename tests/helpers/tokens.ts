@@ -6,6 +6,8 @@ export interface TokenClaims {
   iss?: string;
   /** Seconds from now; negative for an expired token. */
   expiresIn?: number | null;
+  /** Seconds from now for iat (negative: issued in the past); null for no iat. Default now. */
+  issuedAt?: number | null;
   alg?: string;
 }
 
@@ -14,8 +16,8 @@ export async function mintToken(secret: string, sub: string, claims: TokenClaims
   let jwt = new SignJWT({})
     .setProtectedHeader({ alg: claims.alg ?? 'HS256' })
     .setSubject(sub)
-    .setAudience(claims.aud ?? 'mls-blob-broker')
-    .setIssuedAt();
+    .setAudience(claims.aud ?? 'mls-blob-broker');
+  if (claims.issuedAt !== null) jwt = jwt.setIssuedAt(Math.floor(Date.now() / 1000) + (claims.issuedAt ?? 0));
   if (claims.expiresIn !== null) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + (claims.expiresIn ?? 600));
   if (claims.iss) jwt = jwt.setIssuer(claims.iss);
   return jwt.sign(createSecretKey(Buffer.from(secret, 'utf8')));
