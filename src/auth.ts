@@ -1,10 +1,11 @@
 // Who is calling: JWT verification (README, "API reference", Authentication). Keys are imported once at start:
 // jose re-imports raw secret bytes on every call, which doubles the cost of a verification.
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, importJWK, jwtVerify, type JWK, type JWTVerifyGetKey, type JWTPayload } from 'jose';
+import { importJWK, jwtVerify, type JWK, type JWTVerifyGetKey, type JWTPayload } from 'jose';
 import type { JwtConfig } from './config.js';
 import { isDid } from './config.js';
 import { authUnavailable, invalidToken, type AppError } from './errors.js';
+import { JwksUnavailable, remoteKeySet, type JwksOptions } from './jwks.js';
 
 export interface Caller {
   did: string;
@@ -21,13 +22,14 @@ const CLOCK_TOLERANCE_SECONDS = 30;
 
 type KeyInput = KeyObject | Uint8Array | JWTVerifyGetKey;
 
-async function resolveKey(jwt: JwtConfig): Promise<{ key: KeyInput; algorithms: string[] }> {
+async function resolveKey(jwt: JwtConfig, jwks: JwksOptions): Promise<{ key: KeyInput; algorithms: string[] }> {
   if (jwt.secret !== null) {
     return { key: createSecretKey(Buffer.from(jwt.secret, 'utf8')), algorithms: ['HS256'] };
   }
   if (jwt.jwksUrl !== null) {
-    // Made once: it caches keys and refetches on an unknown kid, with a cooldown.
-    return { key: createRemoteJWKSet(new URL(jwt.jwksUrl), { timeoutDuration: 3000 }), algorithms: [...ASYMMETRIC] };
+    // Made once: it caches keys, refetches on an unknown kid with a cooldown, and rides out a
+    // failing JWKS on the last good keys for a while.
+    return { key: remoteKeySet(jwt.jwksUrl, jwks), algorithms: [...ASYMMETRIC] };
   }
   if (jwt.publicKey !== null) {
     const text = jwt.publicKey.replace(/\\n/g, '\n').trim();
@@ -51,8 +53,8 @@ function algorithmFor(key: KeyObject): string {
   throw new Error(`JWT_PUBLIC_KEY must be a P-256, Ed25519 or RSA public key (got ${type ?? 'unknown'})`);
 }
 
-export async function createTokenVerifier(jwt: JwtConfig, serviceDids: readonly string[]): Promise<TokenVerifier> {
-  const { key, algorithms } = await resolveKey(jwt);
+export async function createTokenVerifier(jwt: JwtConfig, serviceDids: readonly string[], sources: { jwks?: JwksOptions } = {}): Promise<TokenVerifier> {
+  const { key, algorithms } = await resolveKey(jwt, sources.jwks ?? {});
   const services = new Set(serviceDids);
   const options = {
     algorithms,
@@ -88,6 +90,7 @@ export async function createTokenVerifier(jwt: JwtConfig, serviceDids: readonly 
 }
 
 function tokenError(err: unknown): AppError {
+  if (err instanceof JwksUnavailable) return authUnavailable();
   const code = (err as { code?: string })?.code;
   switch (code) {
     case 'ERR_JWT_EXPIRED':
@@ -106,9 +109,6 @@ function tokenError(err: unknown): AppError {
     case 'ERR_JWKS_NO_MATCHING_KEY':
     case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
       return invalidToken('No key matches the token.');
-    case 'ERR_JWKS_TIMEOUT':
-    case 'ERR_JWKS_INVALID':
-      return authUnavailable();
     default:
       // jose's own errors describe the token; anything else (the JWKS fetch failing) is an outage,
       // and answering 401 would make clients throw away good tokens.

@@ -59,7 +59,9 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
   let redis: Redis | undefined;
   const metrics = createMetrics({ defaults: options.defaultMetrics ?? false });
   try {
-    const auth = await createTokenVerifier(config.jwt, config.serviceDids);
+    const auth = await createTokenVerifier(config.jwt, config.serviceDids, {
+      jwks: { onStale: (err, ageMs) => log.warn({ err, ageSeconds: Math.round(ageMs / 1000) }, 'the JWKS cannot be refreshed; verifying with the last good keys') },
+    });
     const poolSize = options.poolSize ?? 10;
     // Its own name in pg_stat_activity, so the pool gauges count this process's connections only.
     const applicationName = `mls-blob-broker ${randomBytes(4).toString('hex')}`;
