@@ -14,6 +14,10 @@ export const NO_BODY_BYTES = 1024;
 /** Routes with a small body (a reservation, part numbers) unless they declare more. */
 export const DEFAULT_BODY_BYTES = 16 * 1024;
 
+/** The largest body a route reads. */
+export const bodyLimit = (route: { body?: unknown; maxBodyBytes?: number }): number =>
+  Math.min(route.maxBodyBytes ?? (route.body === undefined ? NO_BODY_BYTES : DEFAULT_BODY_BYTES), MAX_BODY_BYTES);
+
 /**
  * A commit: 4 KiB of metadata, the id, and room for MAX_RECIPIENTS DIDs of up to ~60 characters
  * (a did:plc is 32), within MAX_BODY_BYTES.

@@ -1,5 +1,6 @@
 // OpenAPI 3.1 from the route declarations: the schemas that validate are the schemas documented,
 // and every answer a route can give is listed (its own, the errors every route shares, a default).
+import { bodyLimit } from './body.js';
 import { ERROR_CODES } from '../errors.js';
 import type { RouteDef, Schema } from './route.js';
 
@@ -27,7 +28,7 @@ function sharedErrors(r: RouteDef): Record<number, string> {
   if (r.params) e[404] = 'NotFound: absent, or not visible to the caller (the same answer for both)';
   e[405] = 'MethodNotAllowed: another method on this path; has Allow';
   if (r.body) {
-    e[413] = 'PayloadTooLarge: a request body above 256 KiB';
+    e[413] = `PayloadTooLarge: a request body above ${bodyLimit(r)} bytes`;
     e[415] = 'UnsupportedMediaType: a body that is not JSON';
   }
   if (r.auth) e[429] = 'RateLimited; has Retry-After';

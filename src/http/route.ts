@@ -12,7 +12,7 @@ import type { Caller } from '../auth.js';
 import { invalidField, invalidRequest, type FieldProblem } from '../errors.js';
 import { bearerToken } from './auth.js';
 import { requestScoped } from './access-log.js';
-import { DEFAULT_BODY_BYTES, MAX_BODY_BYTES, NO_BODY_BYTES, readJsonBody } from './body.js';
+import { bodyLimit, readJsonBody } from './body.js';
 
 export type Schema = TSchema;
 
@@ -116,7 +116,7 @@ export function mountRoutes(router: Router, app: AppContext, routes: readonly Ro
     const checkQuery = validator(urlAjv, 'query', route.query);
     const checkBody = validator(bodyAjv, 'body', route.body);
     const anonymous: Caller = { did: '', isService: false };
-    const bodyLimit = Math.min(route.maxBodyBytes ?? (route.body === undefined ? NO_BODY_BYTES : DEFAULT_BODY_BYTES), MAX_BODY_BYTES);
+    const maxBody = bodyLimit(route);
     router.register(route.path, [route.method], async (ctx: Context) => {
       const caller = route.auth ? await app.auth.verify(bearerToken(ctx.get('authorization') || undefined)) : anonymous;
       if (route.auth && !caller.isService) await app.limiter?.take(caller.did);
@@ -124,7 +124,7 @@ export function mountRoutes(router: Router, app: AppContext, routes: readonly Ro
       const params = lowerIds(checkParams({ ...(ctx as unknown as { params: Record<string, string> }).params }));
       const query = checkQuery({ ...ctx.query });
       // Only now, for a known route and an authenticated caller within its rate, is the body read.
-      const raw = await readJsonBody(ctx, bodyLimit);
+      const raw = await readJsonBody(ctx, maxBody);
       if (route.body === undefined && raw !== undefined && !isEmptyObject(raw)) {
         throw invalidRequest('This route takes no request body.');
       }
