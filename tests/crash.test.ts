@@ -66,7 +66,9 @@ for (const [kind, fixture, origin] of [
     const fatal = c.lines.map(json).find((l) => l?.level === 60);
     assert.ok(fatal, `a fatal line:\n${c.lines.join('\n')}`);
     assert.is(fatal!.origin, origin);
-    assert.equal(fatal!.request, { method: 'GET', path: '/readyz' });
+    const request = fatal!.request as { method: string; path: string; requestId?: string };
+    assert.equal([request.method, request.path], ['GET', '/readyz']);
+    assert.type(request.requestId, 'string', 'the request id, to find its other log lines');
     assert.match(String((fatal!.err as { message?: string })?.message), /crash fixture/);
     assert.ok(c.lines.some((l) => json(l)?.msg === 'stopped'), 'the normal shutdown ran to its end');
   });

@@ -99,9 +99,11 @@ test("a service may not abort a user's pending upload: 404 as for a stranger, th
   const byService = await app.call('DELETE', `/api/v1/uploads/${r.message_id}`, { as: TEST_SERVICE });
   const byStranger = await app.call('DELETE', `/api/v1/uploads/${r.message_id}`, { as: did('mallory') });
   const unknown = await app.call('DELETE', '/api/v1/uploads/0190f5a6-0000-7000-8000-000000000000', { as: TEST_SERVICE });
+  // Byte-identical but for the request id every answer carries.
+  const same = (r: { body: { request_id?: string } }) => JSON.stringify({ ...r.body, request_id: undefined });
   assert.is(byService.status, 404);
-  assert.is(byService.text, byStranger.text);
-  assert.is(byService.text, unknown.text);
+  assert.is(same(byService), same(byStranger));
+  assert.is(same(byService), same(unknown));
   assert.is((await app.ctx.sql`select state from uploads where message_id = ${r.message_id}`)[0]!.state, 'pending');
   // It may still commit it (the contract's service power).
   const c = await commit(app, TEST_SERVICE, { message_id: r.message_id, recipients: [bob] });
