@@ -147,19 +147,21 @@ test('a concurrent pass returns at once saying another pass holds the lease', as
   const r = await fx.pass(fx.T);
   assert.is(r.skipped, null);
   assert.is(r.expiredUploads.count, 1);
-  // A pass held mid-way (its bucket listing waits on a gate): a second one beside it is skipped.
+  // A pass held mid-way (deleting an expired upload's object waits on a gate): a second one
+  // beside it is skipped.
+  await fx.upload(fx.T - 3 * HOUR, { object: true });
   let release!: () => void;
   const gate = new Promise<void>((res) => (release = res));
-  let listing!: () => void;
-  const listed = new Promise<void>((res) => (listing = res));
+  let deleting!: () => void;
+  const held = new Promise<void>((res) => (deleting = res));
   const store = Object.create(fx.app.store) as typeof fx.app.store;
-  store.list = async (args) => {
-    listing();
+  store.deleteMany = async (keys) => {
+    deleting();
     await gate;
-    return fx.app.store.list(args);
+    return fx.app.store.deleteMany(keys);
   };
   const first = reconcile({ ...fx.app, store }, { now: new Date(fx.T) });
-  await listed;
+  await held;
   const second = await fx.pass(fx.T);
   release();
   assert.is(second.skipped, SKIPPED_LOCKED, 'a second pass ran beside the first');
