@@ -1,4 +1,5 @@
--- The data model of ARCHITECTURE.md. PostgreSQL 15 and newer. Forward-only: never edit once applied.
+-- The data model (README, "Architecture", data model). PostgreSQL 15 and newer. Forward-only:
+-- never edit a statement once applied (comments are not part of the recorded digest).
 
 create table convo_members (
   convo_id   text        not null,

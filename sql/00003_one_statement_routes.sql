@@ -1,4 +1,4 @@
--- The hot routes as one statement each (ARCHITECTURE.md, "Round-trip budget"): every round trip to
+-- The hot routes as one statement each (README, "Architecture", round-trip budget): every round trip to
 -- PostgreSQL is waiting time for the caller and driver CPU for the broker, and a lock held across
 -- round trips queues everything behind it. Each function below does what a multi-statement
 -- transaction did, with the same locks in the same order. They are VOLATILE plpgsql: under READ

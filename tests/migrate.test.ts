@@ -1,4 +1,4 @@
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.js';
 import { createContext } from '../src/context.js';
 import { findSqlDir, MigrationError, migrate, pendingMigrations, SQL_DIR } from '../src/db/migrate.js';
+import { normaliseSql } from '../src/db/migration-digest.js';
 import { createSql, type Sql } from '../src/db/sql.js';
 import { freshDatabase, harness, testEnv, withDatabase } from './helpers/harness.js';
 import { runScript } from './helpers/processes.js';
@@ -63,6 +64,85 @@ test('an edited migration is refused', async () => {
   await writeFile(path.join(edited, '00001_init.sql'), '-- changed\nselect 1;\n');
   await rejects(migrate(sql, edited), /edited/);
   await sql.end();
+});
+
+/**
+ * What schema_migrations holds in a database migrated before the digest covered statements only:
+ * the SHA-256 of each file's exact bytes as shipped then (00001 and 00003 have since had comments
+ * corrected). Copied from such a database, not computed, so the test sees what production has.
+ */
+const RECORDED_BY_EXACT_BYTES: Record<number, string> = {
+  1: '3224522f46be4700930411b08aa2ae3c081023b37d10f9aa331b262df0851e11',
+  2: 'f3c4c71e0c6d87b34ffcba41a1f49ac8bd0c7c7ca53522b5040b5f6fa35e1036',
+  3: 'c8f39e976116338201920f773fdcfceddacad607e3c72cb80d4e472d0817e099',
+  4: '509a79ef6c1e66826d94183138eaf2e211812129938251949a3d9b1f6503bf62',
+  5: '8ef5e713bf21178b84fc80036779f62a9be16c15d1c2996107e7a1e5c38b9c30',
+  6: 'e58cb8beafd86ba165d4fdbdfab7ca771987ecd06521d656391160ff64bf8709',
+};
+
+/** A migrated database whose rows carry the digests an earlier build recorded. */
+async function databaseMigratedByEarlierBuild(): Promise<Sql> {
+  const sql = createSql(await freshDatabase(), { max: 1 });
+  for (const [id, digest] of Object.entries(RECORDED_BY_EXACT_BYTES)) {
+    await sql`update schema_migrations set digest = ${digest} where id = ${Number(id)}`;
+  }
+  return sql;
+}
+
+/** A copy of sql/ with one file rewritten by `edit`. */
+async function editedCopy(name: string, file: string, edit: (text: string) => string): Promise<string> {
+  const copy = path.join(dir, name);
+  await cp(SQL_DIR, copy, { recursive: true });
+  const text = await readFile(path.join(copy, file), 'utf8');
+  const changed = edit(text);
+  assert.is.not(changed, text, `the edit of ${file} changed nothing`);
+  await writeFile(path.join(copy, file), changed);
+  return copy;
+}
+
+const rewordComments = (text: string): string => text.replace(/^-- /gm, '--   reworded: ').replace(/\n\n/g, '\n\n\n');
+const renameAColumn = (text: string): string => text.replace('member_did text        not null', 'member text not null');
+
+test('a database that recorded the digests of the exact bytes still migrates, and stays as recorded', async () => {
+  const sql = await databaseMigratedByEarlierBuild();
+  assert.equal((await migrate(sql)).applied, []);
+  const rows = await sql<{ id: number; digest: string }[]>`select id, digest from schema_migrations where id <= 6 order by id`;
+  assert.equal(Object.fromEntries(rows.map((r) => [r.id, r.digest])), RECORDED_BY_EXACT_BYTES, 'rows are not rewritten: the earlier build still starts on them');
+  await sql.end();
+});
+
+test('a comment or the layout changed in an applied migration is accepted, whichever digest the database recorded', async () => {
+  const copy = await editedCopy('comments', '00003_one_statement_routes.sql', rewordComments);
+  const current = createSql(await freshDatabase(), { max: 1 });
+  assert.equal((await migrate(current, copy)).applied, []);
+  await current.end();
+  const earlier = await databaseMigratedByEarlierBuild();
+  assert.equal((await migrate(earlier, copy)).applied, []);
+  await earlier.end();
+});
+
+test('a changed statement is refused, whichever digest the database recorded', async () => {
+  const copy = await editedCopy('statement', '00001_init.sql', renameAColumn);
+  const current = createSql(await freshDatabase(), { max: 1 });
+  await rejects(migrate(current, copy), /00001_init\.sql was edited/);
+  await current.end();
+  const earlier = await databaseMigratedByEarlierBuild();
+  await rejects(migrate(earlier, copy), /00001_init\.sql was edited/);
+  await earlier.end();
+});
+
+test('a comment inside a function body counts as a statement: PostgreSQL keeps the body verbatim', async () => {
+  const copy = await editedCopy('body', '00003_one_statement_routes.sql', (t) => t.replace('  -- The same key the two-statement version locked', '  -- Reworded'));
+  const sql = createSql(await freshDatabase(), { max: 1 });
+  await rejects(migrate(sql, copy), /00003_one_statement_routes\.sql was edited/);
+  await sql.end();
+});
+
+test('the statement digest drops comments and folds white space, and keeps literals and bodies exact', () => {
+  assert.is(normaliseSql('-- head\ncreate  table t (\n  a int, -- why\n  b /* x /* nested */ y */ text\n);\n'), 'create table t ( a int, b text );');
+  assert.is(normaliseSql("select '--  not  a comment', \"a  b\", E'it\\'s  -- kept', 'it''s  /* kept */';"), "select '--  not  a comment', \"a  b\", E'it\\'s  -- kept', 'it''s  /* kept */';");
+  assert.is(normaliseSql('as $fn$\n  -- kept\n  select  1\n$fn$;  -- dropped'), 'as $fn$\n  -- kept\n  select  1\n$fn$;');
+  assert.is(normaliseSql('select a$b  --x\n, $1'), 'select a$b , $1');
 });
 
 test('a gap in the numbering is refused', async () => {

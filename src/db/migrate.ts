@@ -1,10 +1,12 @@
 // Forward-only numbered migrations (sql/NNNNN_name.sql), applied in one transaction and recorded
-// with a digest so that an edited file or a gap is refused instead of silently skipped.
+// with a digest so that an edited statement or a gap is refused instead of silently skipped. The
+// digest covers the statements only (./migration-digest.ts): comments may still be corrected.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LEGACY_DIGESTS, migrationDigest } from './migration-digest.js';
 import { transaction, type Sql } from './sql.js';
 
 /** sql/ at the package root: two levels up from src/db, three from the build's dist/src/db. */
@@ -21,7 +23,15 @@ export interface MigrationFile {
   id: number;
   name: string;
   file: string;
+  /** Of the statements (migrationDigest): what a new database records. */
   digest: string;
+  /** Of the exact bytes: what databases migrated before the statement digest recorded. */
+  legacyDigest: string;
+}
+
+/** Whether a recorded digest stands for this file's statements, in either scheme. */
+function digestMatches(recorded: string, f: MigrationFile): boolean {
+  return recorded === f.digest || recorded === f.legacyDigest || LEGACY_DIGESTS[recorded] === f.digest;
 }
 
 export class MigrationError extends Error {
@@ -38,8 +48,9 @@ export async function readMigrations(dir = SQL_DIR): Promise<MigrationFile[]> {
     const m = /^(\d{5})_[a-z0-9_]+\.sql$/.exec(name);
     if (!m) throw new MigrationError(`migration file "${name}" is not named NNNNN_name.sql`);
     const file = path.join(dir, name);
-    const digest = createHash('sha256').update(await readFile(file)).digest('hex');
-    files.push({ id: Number(m[1]), name, file, digest });
+    const bytes = await readFile(file);
+    const legacyDigest = createHash('sha256').update(bytes).digest('hex');
+    files.push({ id: Number(m[1]), name, file, digest: migrationDigest(bytes.toString('utf8')), legacyDigest });
   }
   files.forEach((f, i) => {
     if (f.id !== i + 1) throw new MigrationError(`migrations must be numbered 1, 2, 3 …: found ${f.name} at position ${i + 1}`);
@@ -64,7 +75,7 @@ export async function migrate(sql: Sql, dir = SQL_DIR): Promise<{ applied: strin
     for (const row of done) {
       const f = files.find((x) => x.id === row.id);
       if (!f) throw new MigrationError(`the database has migration ${row.name}, which is not in ${dir}`);
-      if (f.digest !== row.digest || f.name !== row.name) {
+      if (!digestMatches(row.digest, f) || f.name !== row.name) {
         throw new MigrationError(`migration ${f.name} was edited after it was applied; add a new migration instead`);
       }
     }

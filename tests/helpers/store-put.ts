@@ -1,7 +1,7 @@
 // A PUT to a presigned store URL that always sees the store's answer. With fetch, a store that
 // refuses a request from its headers (a signed size or an expiry that does not match) and closes
-// the connection mid-body often surfaces as "fetch failed" (R2-NOTES.md, "Clients"): a test could
-// then not tell a refusal from a store that is down. With `Expect: 100-continue` the store refuses
+// the connection mid-body often surfaces as "fetch failed" (README, "Architecture", storage
+// facts): a test could then not tell a refusal from a store that is down. With `Expect: 100-continue` the store refuses
 // from the headers before any body is sent, so a refusal arrives as its status. The emulator does
 // not send "100 Continue" for a request it accepts, so the body goes after a short wait (as curl
 // does); a refusal by then has long arrived.
