@@ -10,8 +10,8 @@ import { createSql, type Sql } from './db/sql.js';
 import type { CorsFront } from './dev/cors-front.js';
 import { resolveDevServices, type DevServices } from './dev/embedded.js';
 import { createLogger, type Logger } from './log.js';
-import { RateLimiter, sharedLimiter, type RequestLimiter } from './http/rate-limit.js';
 import { createMetrics, storeObserver, type Metrics } from './metrics.js';
+import { RateLimiter, sharedLimiter, type RequestLimiter } from './rate-limit.js';
 import { BlobStore } from './store/store.js';
 
 export interface AppContext {

@@ -7,10 +7,10 @@
 // instances either way because it lives in PostgreSQL.
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Clock } from '../clock.js';
-import { rateLimited } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
+import type { Clock } from './clock.js';
+import { rateLimited } from './errors.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
 
 export interface RequestLimiter {
   /** Takes one request for `key` or throws 429 RateLimited with the seconds until the next one. */
