@@ -8,6 +8,8 @@ export interface TokenClaims {
   expiresIn?: number | null;
   /** Seconds from now for iat (negative: issued in the past); null for no iat. Default now. */
   issuedAt?: number | null;
+  /** Seconds from now for nbf; none by default. */
+  notBefore?: number;
   alg?: string;
 }
 
@@ -19,6 +21,7 @@ export async function mintToken(secret: string, sub: string, claims: TokenClaims
     .setAudience(claims.aud ?? 'mls-blob-broker');
   if (claims.issuedAt !== null) jwt = jwt.setIssuedAt(Math.floor(Date.now() / 1000) + (claims.issuedAt ?? 0));
   if (claims.expiresIn !== null) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + (claims.expiresIn ?? 600));
+  if (claims.notBefore !== undefined) jwt = jwt.setNotBefore(Math.floor(Date.now() / 1000) + claims.notBefore);
   if (claims.iss) jwt = jwt.setIssuer(claims.iss);
   return jwt.sign(createSecretKey(Buffer.from(secret, 'utf8')));
 }
