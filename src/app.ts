@@ -4,7 +4,6 @@ import Koa from 'koa';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { devPage, devPageEnabled } from './dev/dev-page.js';
-import { accessLog } from './http/access-log.js';
 import { cors } from './http/cors.js';
 import { errorHandler } from './http/error-handler.js';
 import { requestScope } from './http/request-scope.js';
@@ -33,9 +32,8 @@ export function createApp(app: AppContext): Koa {
   const router = new Router();
   mountRoutes(router, app, all);
 
-  koa.use(requestScope);
-  // Outside the error handler, so it sees the status the error handler settles on.
-  koa.use(accessLog(app));
+  // Outside the error handler, so its access line has the status the error handler settles on.
+  koa.use(requestScope(app));
   koa.use(securityHeaders);
   koa.use(errorHandler(app.log));
   koa.use(cors(app.config.corsOrigins));

@@ -1,9 +1,13 @@
 // Request ids and the access log: every answer carries x-request-id, error bodies quote it, every
 // request leaves one info line, and no line ever holds a token or a presigned URL's query string.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import Koa from 'koa';
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { currentRequest, requestScope, scopeOf } from '../src/http/request-scope.js';
 import { createLogger } from '../src/log.js';
 import { bytes, commit, md5b64, putBytes, reserve, setMembers } from './helpers/flow.js';
 import { startTestApp, type TestApp } from './helpers/harness.js';
@@ -146,6 +150,35 @@ test('a line logged while serving a request carries its request id', async () =>
   } finally {
     await broken.close();
   }
+});
+
+test('one scope per request: the handler, the crash report and the access line see the same id and caller', async () => {
+  lines.length = 0;
+  let inside: ReturnType<typeof currentRequest>;
+  const koa = new Koa();
+  koa.use(requestScope(app.ctx));
+  koa.use(async (ctx) => {
+    const scope = scopeOf(ctx);
+    scope.did = 'did:plc:scoped';
+    await new Promise((r) => setTimeout(r, 5)); // the scope follows the request across awaits
+    inside = currentRequest();
+    scope.log.info('while serving');
+    ctx.body = { ok: true };
+  });
+  const server = createServer(koa.callback()).listen(0, '127.0.0.1');
+  try {
+    await new Promise((r) => server.once('listening', r));
+    const r = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x?secret=1`, { headers: { 'x-request-id': 'one-scope-1' } });
+    assert.is(r.headers.get('x-request-id'), 'one-scope-1');
+    await r.text();
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+  assert.equal(inside, { method: 'GET', path: '/x', did: 'did:plc:scoped', requestId: 'one-scope-1' });
+  assert.is(currentRequest(), undefined, 'outside a request there is no scope');
+  const mine = records().filter((x) => x.request_id === 'one-scope-1');
+  assert.equal(mine.map((x) => x.msg), ['while serving', 'request']);
+  assert.is(mine[1]!.did, 'did:plc:scoped');
 });
 
 test('development on a terminal logs human-readable lines; otherwise JSON', async () => {

@@ -5,8 +5,8 @@ import { AppError, clientErrorFrom, databaseUnavailable, internalError, methodNo
 import { isConnectionError } from '../db/sql.js';
 import { StoreRejected, StoreUnavailable } from '../store/store.js';
 import type { Logger } from '../log.js';
-import { requestLog } from './access-log.js';
 import { ClientClosed } from './body.js';
+import { scopeOf } from './request-scope.js';
 
 /** nginx's status for a request its client abandoned; recorded, never sent. */
 export const CLIENT_CLOSED = 499;
@@ -43,15 +43,15 @@ export function errorHandler(log: Logger) {
       }
       const appError = toAppError(err);
       if (appError === null) {
-        requestLog(ctx, log).error({ err, method: ctx.method, path: ctx.path }, 'request failed');
+        scopeOf(ctx).log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
         ctx.app.emit('error', err, ctx);
       } else if (appError.status >= 500) {
-        requestLog(ctx, log).warn({ err, code: appError.code, method: ctx.method, path: ctx.path }, 'dependency failure');
+        scopeOf(ctx).log.warn({ err, code: appError.code, method: ctx.method, path: ctx.path }, 'dependency failure');
       }
       const e = appError ?? internalError();
       ctx.status = e.status;
       // request_id lets a user quote the answer; operators find its log lines by it.
-      const requestId = (ctx.state as { requestId?: string }).requestId;
+      const requestId = scopeOf(ctx).id;
       ctx.body =
         e.details === undefined
           ? { error: e.code, message: e.message, request_id: requestId }

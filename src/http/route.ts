@@ -11,7 +11,7 @@ import type { AppContext } from '../context.js';
 import type { Caller } from '../auth.js';
 import { invalidField, invalidRequest, type FieldProblem } from '../errors.js';
 import { bearerToken } from './auth.js';
-import { requestScoped } from './access-log.js';
+import { requestScoped, scopeOf } from './request-scope.js';
 import { bodyLimit, readJsonBody } from './body.js';
 
 export type Schema = TSchema;
@@ -120,7 +120,8 @@ export function mountRoutes(router: Router, app: AppContext, routes: readonly Ro
     router.register(route.path, [route.method], async (ctx: Context) => {
       const caller = route.auth ? await app.auth.verify(bearerToken(ctx.get('authorization') || undefined)) : anonymous;
       if (route.auth && !caller.isService) await app.limiter?.take(caller.did);
-      ctx.state.caller = caller;
+      const scope = scopeOf(ctx);
+      scope.did = caller.did || undefined;
       const params = lowerIds(checkParams({ ...(ctx as unknown as { params: Record<string, string> }).params }));
       const query = checkQuery({ ...ctx.query });
       // Only now, for a known route and an authenticated caller within its rate, is the body read.
@@ -129,7 +130,7 @@ export function mountRoutes(router: Router, app: AppContext, routes: readonly Ro
         throw invalidRequest('This route takes no request body.');
       }
       const body = lowerIds(checkBody(raw ?? {}));
-      const reply = await route.handle({ app: requestScoped(app, ctx), caller, body, query, params }, ctx);
+      const reply = await route.handle({ app: requestScoped(app, scope), caller, body, query, params }, ctx);
       for (const [k, v] of Object.entries(reply.headers ?? {})) ctx.set(k, v);
       if (reply.location !== undefined) ctx.redirect(reply.location);
       ctx.status = reply.status;

@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { constant } from '../../schemas/common.js';
 import { checkReadiness, type Readiness } from '../../services/health.js';
+import { scopeOf } from '../request-scope.js';
 import { defineRoute, type RouteDef } from '../route.js';
 
 const readySchema = Type.Unsafe<{ status: 'ready'; checks: { database: 'ok'; storage: 'ok' } }>({
@@ -56,7 +57,7 @@ export function opsRoutes(openapi: () => unknown): RouteDef[] {
             error: database !== null ? 'DatabaseUnavailable' : 'StorageUnavailable',
             message: `Not ready: the ${failing} cannot be reached.`,
             details: { database: database === null ? 'ok' : 'unavailable', storage: storage === null ? 'ok' : 'unavailable' },
-            request_id: ctx.state.requestId as string,
+            request_id: scopeOf(ctx).id,
           },
         };
       },
