@@ -59,6 +59,8 @@ export interface Config {
   /** null: the server does not schedule reconciliation. */
   reconcileCron: string | null;
   maxPendingUploads: number;
+  /** Bytes one DID may reserve in any rolling day (hour granularity), counted at reservation; 0: no quota. */
+  maxBytesPerDay: number;
   /** Redis or Valkey for limits shared across instances; null: each instance limits on its own. */
   redisUrl: string | null;
   /** Requests a minute per DID (services exempt); 0 turns the limit off. */
@@ -88,6 +90,10 @@ export const MAX_PARTS = 1_000;
 /** Longest part ETag /complete accepts: MAX_PARTS of them fit in 256 KiB. */
 export const MAX_ETAG_CHARS = 200;
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 * MIB - 5 * MIB;
+/** 10 GiB a day: five messages of the default largest size, thousands of ordinary attachments. */
+export const DEFAULT_MAX_BYTES_PER_DAY = 10 * 1024 * MIB;
+/** 1 PiB: far above any real quota, well inside what a JavaScript number holds exactly. */
+const MAX_BYTES_PER_DAY_LIMIT = 1024 * 1024 * 1024 * MIB;
 /** Presigned URLs on R2 live 1 s … 7 days. */
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
@@ -230,6 +236,7 @@ function readConfig(read: EnvReader, cwd: string): Config {
     reconcileCron: readCron(read),
     reconcileAuditCron: readCron(read, 'RECONCILE_AUDIT_CRON', '45 3 * * *'),
     maxPendingUploads: read.int('MAX_PENDING_UPLOADS', 20, 1, 100_000),
+    maxBytesPerDay: read.int('MAX_BYTES_PER_DAY', DEFAULT_MAX_BYTES_PER_DAY, 0, MAX_BYTES_PER_DAY_LIMIT),
     rateLimitPerMinute: read.int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
     redisUrl: readRedisUrl(read),
     corsOrigins: readCorsOrigins(read),

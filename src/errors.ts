@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'UnsupportedMediaType',
   'UploadMismatch',
   'RateLimited',
+  'QuotaExceeded',
   'StorageUnavailable',
   'DatabaseUnavailable',
   'AuthUnavailable',
@@ -84,6 +85,9 @@ export const uploadMismatch = () =>
 // 429: the per-DID request rate and the pending-upload cap alike.
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   new AppError(429, 'RateLimited', message, undefined, retryAfterSeconds);
+/** The byte quota (MAX_BYTES_PER_DAY): its wait is hours, not seconds, so a code of its own lets a client not sit it out. */
+export const quotaExceeded = (message: string, retryAfterSeconds: number) =>
+  new AppError(429, 'QuotaExceeded', message, undefined, retryAfterSeconds);
 // 503
 export const storageUnavailable = () =>
   new AppError(503, 'StorageUnavailable', 'The storage service is unavailable; nothing was written. Retry later.', undefined, UNAVAILABLE_RETRY_SECONDS);

@@ -30,6 +30,12 @@ export function cutoffs(config: Pick<Config, 'retentionDays' | 'commitWindowSeco
     acked: new Date(t - ACK_GRACE_MS),
     /** Objects without rows last modified before this are strays. */
     stray: new Date(t - config.commitWindowSeconds * 1000 - EXPIRY_MARGIN_MS),
+    /**
+     * Byte quota hours (sql/00007) that began before this have left the rolling day: the current
+     * hour and the 24 before it count. Taken at now − the margin, so a broker whose clock is behind
+     * the reconciler's still finds every hour it counts.
+     */
+    quotaHours: new Date(Math.floor((t - EXPIRY_MARGIN_MS) / HOUR_MS) * HOUR_MS - DAY_MS),
   };
 }
 

@@ -166,6 +166,14 @@ test('REDIS_URL is read and must be a redis URL', () => {
   assert.ok(problems({ REDIS_URL: 'http://cache' }).some((x) => x.includes('REDIS_URL')));
 });
 
+test('MAX_BYTES_PER_DAY: 10 GiB by default, 0 turns the quota off, anything else a whole number of bytes', () => {
+  assert.is(loadConfig({}).maxBytesPerDay, 10 * 1024 ** 3);
+  assert.is(loadConfig({ MAX_BYTES_PER_DAY: '0' }).maxBytesPerDay, 0);
+  assert.is(loadConfig({ MAX_BYTES_PER_DAY: '1048576' }).maxBytesPerDay, 1048576);
+  for (const bad of ['-1', '1.5', '10GiB', String(2 ** 53)]) {
+    assert.ok(problems({ MAX_BYTES_PER_DAY: bad }).some((x) => x.includes('MAX_BYTES_PER_DAY')), bad);
+  }
+});
 
 test('production shows the AWS SDK\'s Node deprecation warning; development and tests hide it', () => {
   const production: NodeJS.ProcessEnv = { NODE_ENV: 'production' };

@@ -28,6 +28,9 @@ quota('the pending cap answers 429 with Retry-After; an aborted upload frees its
     commit_window_seconds: c.commitWindowSeconds,
     max_pending_uploads: 3,
     pending_uploads: 3,
+    max_bytes_per_day: c.maxBytesPerDay,
+    bytes_reserved: 30,
+    bytes_available: c.maxBytesPerDay - 30,
   });
 
   assert.is((await app.call('DELETE', `/api/v1/uploads/${ids[0]}`, { as: alice })).status, 204);

@@ -44,7 +44,7 @@ export interface ApiOptions {
   signal?: AbortSignal;
   /** Statuses that are answers, not errors (returned instead of thrown). */
   accept?: number[];
-  /** Retry network errors, 429 and 5xx (default true; every broker route is safe to repeat). */
+  /** Retry network errors, 429 (but QuotaExceeded) and 5xx (default true; every broker route is safe to repeat). */
   retry?: boolean;
 }
 
@@ -110,7 +110,8 @@ export class Transport {
         refreshedToken = true;
         continue;
       }
-      if (retryable(res.status) && attempt < retries) {
+      // The byte quota's wait is hours: the caller decides whether to come back (error.retryAfter).
+      if (retryable(res.status) && error.code !== 'QuotaExceeded' && attempt < retries) {
         await sleep(backoff(this.policy, attempt, error.retryAfter), options.signal);
         continue;
       }

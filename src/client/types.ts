@@ -56,7 +56,7 @@ export interface BrokerClientOptions {
   fetch?: typeof fetch;
   /** Parts in flight at once (default 4). */
   concurrency?: number;
-  /** Retries per request on network errors, 5xx, 429 and expired URLs (default 5). */
+  /** Retries per request on network errors, 5xx, 429 and expired URLs (default 5); a 429 QuotaExceeded is thrown at once. */
   retries?: number;
   /** First backoff delay in ms (default 200); doubles per attempt up to maxDelayMs, with full jitter. */
   baseDelayMs?: number;

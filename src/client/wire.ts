@@ -161,4 +161,10 @@ export interface Limits {
   commit_window_seconds: number;
   max_pending_uploads: number;
   pending_uploads: number;
+  /** The byte quota per rolling day (MAX_BYTES_PER_DAY); null: no quota. */
+  max_bytes_per_day: number | null;
+  /** Bytes the caller reserved in the rolling day, aborted and expired uploads included; null: no quota. */
+  bytes_reserved: number | null;
+  /** The largest reservation the quota admits now (max_bytes_per_day − bytes_reserved, at least 0); null: no quota. */
+  bytes_available: number | null;
 }

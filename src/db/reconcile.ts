@@ -119,6 +119,23 @@ export async function pruneFinishedUploads(sql: Tx, args: { before: Date; limit:
   return rows.length;
 }
 
+/**
+ * Hours of the byte quota ledger that have left every sender's rolling window (before `before`):
+ * nothing reads them again. Oldest first, at most `limit`.
+ */
+export async function pruneQuotaHours(sql: Tx, args: { before: Date; limit: number; dryRun: boolean }): Promise<number> {
+  if (args.dryRun) {
+    const [row] = await sql<{ n: number }[]>`
+      select count(*)::int as n from (select 1 from upload_quota_hours where hour < ${args.before} limit ${args.limit}) t`;
+    return row?.n ?? 0;
+  }
+  const rows = await sql`
+    delete from upload_quota_hours where (sender_did, hour) in (
+      select sender_did, hour from upload_quota_hours where hour < ${args.before} order by hour limit ${args.limit})
+    returning 1`;
+  return rows.length;
+}
+
 const toMessage = (r: Record<string, unknown>): MessageToDelete => ({
   id: r.id as string,
   blobKey: r.blob_key as string,

@@ -42,46 +42,65 @@ function toUpload(r: Record<string, unknown>): UploadRow {
 }
 
 /**
- * What counts against a sender's pending cap (sql/00003 `open_uploads`): pending uploads still
- * inside their window, and finished uncommitted ones whose URLs still work (an aborted upload's URL
- * could otherwise be used again and again, each time storing bytes nobody counts).
+ * A sender's open uploads (sql/00003 `open_uploads`: pending ones still inside their window, and
+ * finished uncommitted ones whose URLs still work, since an aborted upload's URL could otherwise be
+ * used again and again) and the bytes it reserved in the rolling day (sql/00007 `quota_used`).
  */
-export async function countPendingUploads(sql: Tx, senderDid: string, now: Date): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`select open_uploads(${senderDid}, ${now}, null) as n`;
-  return Number(row?.n ?? 0);
+export async function senderUsage(sql: Tx, senderDid: string, now: Date): Promise<{ pendingUploads: number; bytesReserved: number }> {
+  const [row] = await sql<{ n: string; used: string }[]>`
+    select open_uploads(${senderDid}, ${now}, null) as n, quota_used(${senderDid}, ${now}) as used`;
+  return { pendingUploads: Number(row?.n ?? 0), bytesReserved: Number(row?.used ?? 0) };
 }
 
 export interface ReserveRules {
   enforceMembership: boolean;
   maxPending: number;
+  /** The byte quota per rolling day; 0: none (nothing is counted). */
+  maxBytesPerDay: number;
 }
 
-export type ReserveOutcome = 'created' | 'forbidden' | 'rate_limited';
+export type ReserveOutcome =
+  | { outcome: 'created' | 'forbidden' | 'rate_limited' }
+  /** `retryAfter`: seconds until the reservation fits the quota. */
+  | { outcome: 'over_quota'; retryAfter: number };
 
 /**
- * The whole reservation in one statement (sql/00003 `reserve_upload`): membership, the sender's
- * cap under the sender's advisory lock, and the insert. A refusal writes nothing.
+ * The whole reservation in one statement (sql/00007 `reserve_upload`): membership, then under the
+ * sender's advisory lock the byte quota, the pending cap, the insert and the quota charge. A
+ * refusal writes nothing and charges nothing.
  */
 export async function reserveUploadRow(sql: Tx, u: Omit<UploadRow, 'state'>, rules: ReserveRules): Promise<ReserveOutcome> {
-  const [row] = await sql<{ outcome: ReserveOutcome }[]>`
-    select reserve_upload(${u.messageId}, ${u.senderDid}, ${u.convoId}, ${u.blobKey}, ${u.size}, ${u.md5},
-                          ${u.sha256}, ${u.contentType}, ${u.multipartUploadId}, ${u.partSize}, ${u.createdAt},
-                          ${u.commitDeadline}, ${u.urlsValidUntil}, ${rules.enforceMembership},
-                          ${rules.maxPending}) as outcome`;
-  return row!.outcome;
+  const [row] = await sql<{ outcome: ReserveOutcome['outcome']; retry_after: number | null }[]>`
+    select outcome, retry_after from reserve_upload(
+      ${u.messageId}, ${u.senderDid}, ${u.convoId}, ${u.blobKey}, ${u.size}, ${u.md5}, ${u.sha256},
+      ${u.contentType}, ${u.multipartUploadId}, ${u.partSize}, ${u.createdAt}, ${u.commitDeadline},
+      ${u.urlsValidUntil}, ${rules.enforceMembership}, ${rules.maxPending}, ${rules.maxBytesPerDay})`;
+  return outcome(row!.outcome, row!.retry_after);
+}
+
+function outcome(o: ReserveOutcome['outcome'], retryAfter: number | null): ReserveOutcome {
+  return o === 'over_quota' ? { outcome: o, retryAfter: retryAfter! } : { outcome: o };
 }
 
 /**
- * What `reserveUploadRow` would answer now, without the lock or the insert: multipart
- * reservations ask first, before they create a multipart upload in the store.
+ * What `reserveUploadRow` would answer now for `size` bytes, without the lock, the insert or the
+ * charge: multipart reservations ask first, before they create a multipart upload in the store.
  */
-export async function reservationAllowed(sql: Tx, senderDid: string, convoId: string, now: Date, rules: ReserveRules): Promise<ReserveOutcome> {
-  const [row] = await sql<{ member: boolean; open: number }[]>`
+export async function reservationAllowed(
+  sql: Tx,
+  req: { senderDid: string; convoId: string; size: number; now: Date },
+  rules: ReserveRules,
+): Promise<ReserveOutcome> {
+  const { senderDid, convoId, size, now } = req;
+  const [row] = await sql<{ member: boolean; wait: number; open: number }[]>`
     select (not ${rules.enforceMembership}::boolean
             or exists (select 1 from convo_members where convo_id = ${convoId} and member_did = ${senderDid})) as member,
+           case when ${rules.maxBytesPerDay}::bigint > 0
+                then quota_wait(${senderDid}, ${now}, ${size}, ${rules.maxBytesPerDay}) else 0 end as wait,
            open_uploads(${senderDid}, ${now}, ${rules.maxPending}) as open`;
-  if (!row!.member) return 'forbidden';
-  return Number(row!.open) >= rules.maxPending ? 'rate_limited' : 'created';
+  if (!row!.member) return outcome('forbidden', null);
+  if (row!.wait > 0) return outcome('over_quota', row!.wait);
+  return outcome(Number(row!.open) >= rules.maxPending ? 'rate_limited' : 'created', null);
 }
 
 export async function getUpload(sql: Tx, messageId: string): Promise<UploadRow | null> {

@@ -6,7 +6,7 @@ export interface Tally {
   bytes: number;
 }
 
-export type Category = 'expired_uploads' | 'cleaned_uploads' | 'pruned_uploads' | 'retention' | 'acked' | 'strays' | 'missing';
+export type Category = 'expired_uploads' | 'cleaned_uploads' | 'pruned_uploads' | 'quota_hours' | 'retention' | 'acked' | 'strays' | 'missing';
 
 /** Requests the pass made to the bucket (each a billed operation on R2). */
 export interface StoreOps {
@@ -40,6 +40,8 @@ export interface ReconcileReport {
   cleanedUploads: Tally;
   /** Finished upload rows older than the retention period, deleted. */
   prunedUploads: { count: number };
+  /** Hour rows of the byte quota ledger that have left the rolling window, deleted. */
+  prunedQuotaHours: { count: number };
   /** Messages older than RETENTION_DAYS: object, then rows, deleted. */
   retention: Tally;
   /** Messages every recipient acknowledged more than the grace period ago (DELETE_AFTER_ACK). */
@@ -84,6 +86,7 @@ export function emptyReport(now: Date, dryRun: boolean, limit: number, kind: Rec
     expiredUploads: zero(),
     cleanedUploads: zero(),
     prunedUploads: { count: 0 },
+    prunedQuotaHours: { count: 0 },
     retention: zero(),
     acked: zero(),
     strays: zero(),
@@ -118,6 +121,7 @@ export function formatReport(r: ReconcileReport): string {
     `  expired uploads  ${r.expiredUploads.count} ${verb}marked expired (${mib(r.expiredUploads.bytes)} declared)`,
     `  cleaned uploads  ${r.cleanedUploads.count} ${r.dryRun ? 'would have' : 'had'} their object or multipart upload removed (${mib(r.cleanedUploads.bytes)})`,
     `  pruned uploads   ${r.prunedUploads.count} finished upload rows ${verb}deleted`,
+    `  quota ledger     ${r.prunedQuotaHours.count} hour rows older than the rolling day ${verb}deleted`,
     `  retention        ${r.retention.count} messages ${verb}deleted (${mib(r.retention.bytes)})`,
     `  fully acked      ${r.acked.count} messages ${verb}deleted (${mib(r.acked.bytes)})`,
     `  strays           ${r.strays.count} objects without rows ${verb}deleted (${mib(r.strays.bytes)}); ${r.listed} objects listed`,

@@ -15,6 +15,7 @@ import {
   listUncleanedUploads,
   markUploadsCleaned,
   pruneFinishedUploads,
+  pruneQuotaHours,
   type Cursor,
   type MessageToDelete,
   type UploadToClean,
@@ -126,6 +127,7 @@ async function routine(pass: Pass): Promise<void> {
     );
   }
   await phase(pass, 'pruned_uploads', pruneUploads);
+  await phase(pass, 'quota_hours', pruneQuota);
 }
 
 /** Metrics and the pass's one log line. */
@@ -137,6 +139,7 @@ function record(app: AppContext, r: ReconcileReport): void {
       ['expired_uploads', r.expiredUploads],
       ['cleaned_uploads', r.cleanedUploads],
       ['pruned_uploads', r.prunedUploads],
+      ['quota_hours', r.prunedQuotaHours],
       ['retention', r.retention],
       ['acked', r.acked],
       ['strays', r.strays],
@@ -279,6 +282,20 @@ async function pruneUploads(p: Pass): Promise<void> {
     const n = Math.min(p.batch, remaining);
     const pruned = await pruneFinishedUploads(p.app.sql, { before, limit: p.dryRun ? remaining : n, dryRun: p.dryRun });
     p.report.prunedUploads.count += pruned;
+    remaining -= pruned;
+    if (p.dryRun || pruned < n) return;
+  }
+  p.report.complete = false;
+}
+
+/** Hours of the byte quota ledger that no reservation counts any more. */
+async function pruneQuota(p: Pass): Promise<void> {
+  const before = cutoffs(p.app.config, p.now).quotaHours;
+  let remaining = p.limit;
+  while (remaining > 0 && (await proceed(p))) {
+    const n = Math.min(p.batch, remaining);
+    const pruned = await pruneQuotaHours(p.app.sql, { before, limit: p.dryRun ? remaining : n, dryRun: p.dryRun });
+    p.report.prunedQuotaHours.count += pruned;
     remaining -= pruned;
     if (p.dryRun || pruned < n) return;
   }

@@ -14,7 +14,7 @@ import {
   type ReserveOutcome,
   type UploadRow,
 } from '../db/uploads.js';
-import { conflict, forbidden, invalidField, invalidRequest, notFound, payloadTooLarge, rateLimited, uploadExpired } from '../errors.js';
+import { conflict, forbidden, invalidField, invalidRequest, notFound, payloadTooLarge, quotaExceeded, rateLimited, uploadExpired } from '../errors.js';
 import { blobKeyFor, uuidv7 } from '../ids.js';
 import { declarePartMd5s, partMd5s } from '../db/upload-parts.js';
 import { StoreRejected, type PresignedRequest } from '../store/store.js';
@@ -91,11 +91,15 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
   if (!multipart && input.md5 === undefined) {
     throw invalidField('body', '/md5', 'is required for a single PUT', 'body/md5 is required for uploads of up to multipart_threshold_bytes.');
   }
+  if (config.maxBytesPerDay > 0 && input.size > config.maxBytesPerDay) {
+    // It would not fit even on a day with nothing else reserved: waiting cannot help, so not a 429.
+    throw payloadTooLarge(`A reservation is limited to the daily byte quota of ${config.maxBytesPerDay} bytes (MAX_BYTES_PER_DAY); this one can never fit.`);
+  }
   const now = app.clock.now();
-  const rules = { enforceMembership: config.membership === 'enforce', maxPending: config.maxPendingUploads };
+  const rules = { enforceMembership: config.membership === 'enforce', maxPending: config.maxPendingUploads, maxBytesPerDay: config.maxBytesPerDay };
   // A multipart upload is created in the store before its row: ask first, so a refused caller costs
   // the store nothing. The answer that counts is the reservation's own, under the sender's lock.
-  if (multipart) refuse(await reservationAllowed(app.sql, caller.did, input.convo_id, now, rules), config.maxPendingUploads);
+  if (multipart) refuse(await reservationAllowed(app.sql, { senderDid: caller.did, convoId: input.convo_id, size: input.size, now }, rules), config);
 
   const messageId = uuidv7(now);
   const blobKey = blobKeyFor(messageId, now);
@@ -124,9 +128,9 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
     outcome = await reserveUploadRow(app.sql, row, rules);
   } finally {
     // A refused or failed reservation leaves no multipart upload behind.
-    if (outcome !== 'created' && multipartUploadId !== null) await app.store.abortMultipart(blobKey, multipartUploadId).catch(() => {});
+    if (outcome?.outcome !== 'created' && multipartUploadId !== null) await app.store.abortMultipart(blobKey, multipartUploadId).catch(() => {});
   }
-  refuse(outcome, config.maxPendingUploads);
+  refuse(outcome, config);
   // Multipart with declared part MD5s only: one more statement (single PUTs keep their one).
   await declarePartMd5s(app.sql, messageId, declaredParts);
   app.metrics.uploadsReserved.inc({ kind: multipart ? 'multipart' : 'single' });
@@ -146,9 +150,12 @@ export async function reserveUpload(app: AppContext, caller: Caller, input: Rese
 const PENDING_CAP_RETRY_SECONDS = 30;
 
 /** Maps a refused reservation to its error; 'created' passes. */
-function refuse(outcome: ReserveOutcome, maxPending: number): void {
-  if (outcome === 'forbidden') throw forbidden('You are not a member of this conversation.');
-  if (outcome === 'rate_limited') throw tooManyPending(maxPending);
+function refuse(r: ReserveOutcome, config: AppContext['config']): void {
+  if (r.outcome === 'forbidden') throw forbidden('You are not a member of this conversation.');
+  if (r.outcome === 'over_quota') {
+    throw quotaExceeded(`This reservation would take you past your ${config.maxBytesPerDay} bytes a day (MAX_BYTES_PER_DAY); it fits again in ${r.retryAfter} seconds.`, r.retryAfter);
+  }
+  if (r.outcome === 'rate_limited') throw tooManyPending(config.maxPendingUploads);
 }
 
 const tooManyPending = (max: number) =>

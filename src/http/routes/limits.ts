@@ -6,7 +6,7 @@ export const limitsRoutes = (): RouteDef[] => [
   defineRoute({
     method: 'GET',
     path: '/api/v1/limits',
-    summary: "The broker's limits and the caller's pending upload count",
+    summary: "The broker's limits, the caller's pending upload count and its byte quota use",
     tag: 'limits',
     auth: true,
     responses: { 200: { description: 'Limits', schema: limitsResponse } },

@@ -12,7 +12,7 @@ export const uploadRoutes = (): RouteDef[] => [
     tag: 'uploads',
     auth: true,
     body: reserveBody,
-    errors: { 403: 'Forbidden: not a member of the conversation', 404: 'NotFound: no such conversation visible to the caller', 413: 'PayloadTooLarge: the declared size is above max_message_bytes', 429: 'RateLimited: the rate, or max_pending_uploads open uploads; has Retry-After' },
+    errors: { 403: 'Forbidden: not a member of the conversation', 404: 'NotFound: no such conversation visible to the caller', 413: 'PayloadTooLarge: the declared size is above max_message_bytes, or above max_bytes_per_day (it can never fit: do not retry)', 429: 'RateLimited: the rate, or max_pending_uploads open uploads; QuotaExceeded: the size does not fit max_bytes_per_day now (Retry-After: seconds until it does, up to 25 h); both have Retry-After' },
     responses: { 201: { description: 'Reserved', schema: reserveResponse } },
     handle: async ({ app, caller, body }) => ({ status: 201, body: await reserveUpload(app, caller, body) }),
   }),
