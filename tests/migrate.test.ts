@@ -12,7 +12,7 @@ import { freshDatabase, harness, testEnv, withDatabase } from './helpers/harness
 import { runScript } from './helpers/processes.js';
 
 const test = suite('migrations');
-const ALL = ['00001_init.sql', '00002_url_expiry_and_convo_index.sql', '00003_one_statement_routes.sql', '00004_job_leases.sql', '00005_audit_position.sql', '00006_upload_part_md5s.sql'];
+const ALL = ['00001_init.sql', '00002_url_expiry_and_convo_index.sql', '00003_one_statement_routes.sql', '00004_job_leases.sql', '00005_audit_position.sql', '00006_upload_part_md5s.sql', '00007_byte_quota.sql'];
 let dir: string;
 
 async function emptyDatabase(): Promise<Sql> {
@@ -42,7 +42,7 @@ test('applies sql/ to an empty database, records it, and a second run applies no
   assert.equal((await migrate(sql)).applied, ALL);
   assert.equal((await migrate(sql)).applied, []);
   const tables = await sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`;
-  assert.equal(tables.map((t) => t.table_name), ['audit_positions', 'convo_members', 'job_leases', 'message_recipients', 'messages', 'schema_migrations', 'upload_parts', 'uploads']);
+  assert.equal(tables.map((t) => t.table_name), ['audit_positions', 'convo_members', 'job_leases', 'message_recipients', 'messages', 'schema_migrations', 'upload_parts', 'upload_quota_hours', 'uploads']);
   await sql.end();
 });
 

@@ -32,7 +32,7 @@ test('migrations apply and a message commits, lists and acks on 15', async () =>
   const sql = createSql(pg.url, { max: 1 });
   const [{ v }] = (await sql`select current_setting('server_version_num')::int as v`) as unknown as [{ v: number }];
   assert.ok(v >= 150000 && v < 160000, `server is ${v}`);
-  assert.equal((await migrate(sql)).applied, ['00001_init.sql', '00002_url_expiry_and_convo_index.sql', '00003_one_statement_routes.sql', '00004_job_leases.sql', '00005_audit_position.sql', '00006_upload_part_md5s.sql']);
+  assert.equal((await migrate(sql)).applied, ['00001_init.sql', '00002_url_expiry_and_convo_index.sql', '00003_one_statement_routes.sql', '00004_job_leases.sql', '00005_audit_position.sql', '00006_upload_part_md5s.sql', '00007_byte_quota.sql']);
   await sql.end();
   app = await startTestApp({ env: { DATABASE_URL: pg.url } });
   const [alice, bob] = [did('alice'), did('bob')];

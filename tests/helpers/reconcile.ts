@@ -123,7 +123,7 @@ export function reconcileSuite(name: string): [Test, ReconcileFixtures] {
   });
   test.before.each(async () => {
     fx.T = Date.now();
-    await fx.app.sql`truncate upload_parts, uploads, messages, message_recipients, convo_members, audit_positions, job_leases`;
+    await fx.app.sql`truncate upload_parts, upload_quota_hours, uploads, messages, message_recipients, convo_members, audit_positions, job_leases`;
     for (;;) {
       const page = await fx.app.store.list({ prefix: '' });
       if (page.objects.length === 0) break;

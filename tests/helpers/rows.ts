@@ -6,7 +6,7 @@
 import type { Sql } from '../../src/db/sql.js';
 
 /** Every table of the schema but the migration bookkeeping; the matrix checks this list against the schema. */
-export const DIGESTED_TABLES = ['audit_positions', 'convo_members', 'job_leases', 'message_recipients', 'messages', 'upload_parts', 'uploads'] as const;
+export const DIGESTED_TABLES = ['audit_positions', 'convo_members', 'job_leases', 'message_recipients', 'messages', 'upload_parts', 'upload_quota_hours', 'uploads'] as const;
 
 export type RowsDigest = Record<(typeof DIGESTED_TABLES)[number], string>;
 
@@ -19,6 +19,7 @@ export async function rowsDigest(sql: Sql): Promise<RowsDigest> {
       (select count(*) || ':' || coalesce(sum(hashtextextended(t::text, 0)), 0) from message_recipients t) as message_recipients,
       (select count(*) || ':' || coalesce(sum(hashtextextended(t::text, 0)), 0) from messages t) as messages,
       (select count(*) || ':' || coalesce(sum(hashtextextended(t::text, 0)), 0) from upload_parts t) as upload_parts,
+      (select count(*) || ':' || coalesce(sum(hashtextextended(t::text, 0)), 0) from upload_quota_hours t) as upload_quota_hours,
       (select count(*) || ':' || coalesce(sum(hashtextextended(t::text, 0)), 0) from uploads t) as uploads`;
   return { ...row! };
 }
