@@ -46,7 +46,7 @@ const alice = did('alice');
 const others = Array.from({ length: 10 }, (_, i) => did(`r${i}`));
 const CONVO = 'budget';
 
-test('reserve is one statement: membership, the pending cap under the sender\'s lock and the insert together', async () => {
+test('reserve is one statement: membership, the byte quota and the pending cap under the sender\'s lock, the insert and the charge together', async () => {
   await setMembers(app, CONVO, [alice, ...others]);
   const data = bytes(16);
   await reserve(app, alice, CONVO, data); // warm: the pool's first connection, compiled schemas
@@ -60,6 +60,19 @@ test('a refused reservation (a non-member) is one statement too', async () => {
     assert.is(r.status, 403);
   });
   withinBudget('POST /api/v1/uploads (403)', sent, 1);
+});
+
+test('a reservation over the byte quota (429 QuotaExceeded, with its Retry-After) is one statement too', async () => {
+  const sender = others[0]!;
+  // The sender's day is full: the ledger row stands for earlier reservations.
+  const hour = new Date(Math.floor(app.clock.now().getTime() / 3_600_000) * 3_600_000);
+  await app.ctx.sql`insert into upload_quota_hours (sender_did, hour, bytes) values (${sender}, ${hour}, ${app.config.maxBytesPerDay})`;
+  const sent = await statements(async () => {
+    const r = await app.call('POST', '/api/v1/uploads', { as: sender, body: { convo_id: CONVO, size: 16, md5: 'AAAAAAAAAAAAAAAAAAAAAA==' } });
+    assert.is(r.status, 429, r.text);
+    assert.is(r.body.error, 'QuotaExceeded');
+  });
+  withinBudget('POST /api/v1/uploads (429 QuotaExceeded)', sent, 1);
 });
 
 test('commit with 10 recipients is the HEAD plus at most 3 statements', async () => {
