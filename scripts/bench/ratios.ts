@@ -84,6 +84,7 @@ export async function runScenario(
     o.log(
       `  round ${i + 1}: baseline ${baseline.perSecond.toFixed(0)}/s p99 ${baseline.p99ms.toFixed(1)} ms · broker ${broker.perSecond.toFixed(0)}/s ` +
         `p50 ${broker.p50ms.toFixed(1)} ms p99 ${broker.p99ms.toFixed(1)} ms · ×${(broker.perSecond / baseline.perSecond).toFixed(2)}` +
+        ` · CPU/request ${(baseline.cpuMsPerRequest * 1000).toFixed(0)} µs baseline, ${(broker.cpuMsPerRequest * 1000).toFixed(0)} µs broker` +
         (broker.errors > 0 ? ` · ${broker.errors} errors, first: ${broker.firstError}` : ''),
     );
   }
