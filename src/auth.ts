@@ -17,6 +17,19 @@ export interface TokenVerifier {
   verify(token: string): Promise<Caller>;
 }
 
+/** What a verification came to: for the metrics, and for tests to see the cache at work. */
+export type VerifyOutcome = 'verified' | 'cached' | 'refused';
+
+export interface VerifierOptions {
+  jwks?: JwksOptions;
+  /** Called once per verify() with its outcome. */
+  observe?: (outcome: VerifyOutcome) => void;
+  /** Milliseconds since the epoch (tests move it); jose is given the same clock. */
+  now?: () => number;
+  /** Most tokens remembered at once (default 10 000). */
+  cacheEntries?: number;
+}
+
 const ASYMMETRIC = ['ES256', 'EdDSA', 'RS256'] as const;
 const CLOCK_TOLERANCE_SECONDS = 30;
 
@@ -53,9 +66,42 @@ function algorithmFor(key: KeyObject): string {
   throw new Error(`JWT_PUBLIC_KEY must be a P-256, Ed25519 or RSA public key (got ${type ?? 'unknown'})`);
 }
 
-export async function createTokenVerifier(jwt: JwtConfig, serviceDids: readonly string[], sources: { jwks?: JwksOptions } = {}): Promise<TokenVerifier> {
+/**
+ * Tokens that verified, for a short while: a client sends the same token with every request, and
+ * checking its signature again costs more CPU than the rest of a small route (jose verifies HS256
+ * through WebCrypto, ~70 µs; README, "Performance"). Only a token that passed every check is kept,
+ * under its exact text, and only while that verdict cannot change: until JWT_CACHE_SECONDS from now
+ * or its exp, whichever comes first (an accepted token's exp is never later than iat plus
+ * JWT_MAX_AGE_SECONDS). After that it is verified again in full, so an expiry is answered as one. What the cache does change: a key withdrawn from
+ * the JWKS stops being honoured for tokens already seen within JWT_CACHE_SECONDS, not at once.
+ * Bounded: the oldest entry goes when it is full. Invalid tokens are never kept.
+ */
+class VerifiedTokens {
+  private readonly entries = new Map<string, { caller: Caller; untilMs: number }>();
+
+  constructor(private readonly maxEntries: number) {}
+
+  get(token: string, nowMs: number): Caller | undefined {
+    const e = this.entries.get(token);
+    if (e === undefined) return undefined;
+    if (nowMs < e.untilMs) return e.caller;
+    this.entries.delete(token);
+    return undefined;
+  }
+
+  set(token: string, caller: Caller, untilMs: number): void {
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { caller, untilMs });
+  }
+}
+
+export async function createTokenVerifier(jwt: JwtConfig, serviceDids: readonly string[], sources: VerifierOptions = {}): Promise<TokenVerifier> {
   const { key, algorithms } = await resolveKey(jwt, sources.jwks ?? {});
   const services = new Set(serviceDids);
+  const now = sources.now ?? Date.now;
+  const observe = sources.observe ?? (() => {});
+  const cacheMs = (jwt.cacheSeconds ?? 0) * 1000;
+  const cache = cacheMs > 0 ? new VerifiedTokens(sources.cacheEntries ?? 10_000) : null;
   const options = {
     algorithms,
     audience: jwt.audience,
@@ -66,25 +112,45 @@ export async function createTokenVerifier(jwt: JwtConfig, serviceDids: readonly 
     // future beyond the tolerance is refused too.
     maxTokenAge: jwt.maxAgeSeconds,
   };
+  const check = async (token: string, nowMs: number): Promise<{ caller: Caller; payload: JWTPayload }> => {
+    let payload: JWTPayload;
+    const o = { ...options, currentDate: new Date(nowMs) };
+    try {
+      payload = typeof key === 'function' ? (await jwtVerify(token, key, o)).payload : (await jwtVerify(token, key as KeyObject, o)).payload;
+    } catch (err) {
+      throw tokenError(err);
+    }
+    // A token minted to live longer than the limit is refused outright, even while young: a
+    // leaked one must not stay usable for years (jose checks only the age, now − iat).
+    if (payload.exp! - payload.iat! > jwt.maxAgeSeconds) {
+      throw invalidToken(`The token lives longer than the ${jwt.maxAgeSeconds} s this broker accepts (exp − iat).`);
+    }
+    const sub = payload.sub;
+    if (typeof sub !== 'string' || !isDid(sub)) throw invalidToken('The token subject is not a DID.');
+    return { caller: Object.freeze({ did: sub, isService: services.has(sub) }), payload };
+  };
   return {
     async verify(token: string): Promise<Caller> {
-      let payload: JWTPayload;
+      const nowMs = now();
+      const cached = cache?.get(token, nowMs);
+      if (cached !== undefined) {
+        observe('cached');
+        return cached;
+      }
+      let result;
       try {
-        payload =
-          typeof key === 'function'
-            ? (await jwtVerify(token, key, options)).payload
-            : (await jwtVerify(token, key as KeyObject, options)).payload;
+        result = await check(token, nowMs);
       } catch (err) {
-        throw tokenError(err);
+        observe('refused');
+        throw err;
       }
-      // A token minted to live longer than the limit is refused outright, even while young: a
-      // leaked one must not stay usable for years (jose checks only the age, now − iat).
-      if (payload.exp! - payload.iat! > jwt.maxAgeSeconds) {
-        throw invalidToken(`The token lives longer than the ${jwt.maxAgeSeconds} s this broker accepts (exp − iat).`);
+      observe('verified');
+      if (cache !== null) {
+        // Without the clock tolerance: near the edges the full check decides.
+        const untilMs = Math.min(nowMs + cacheMs, result.payload.exp! * 1000);
+        if (untilMs > nowMs) cache.set(token, result.caller, untilMs);
       }
-      const sub = payload.sub;
-      if (typeof sub !== 'string' || !isDid(sub)) throw invalidToken('The token subject is not a DID.');
-      return { did: sub, isService: services.has(sub) };
+      return result.caller;
     },
   };
 }

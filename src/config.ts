@@ -24,6 +24,8 @@ export interface JwtConfig {
   audience: string;
   /** Longest token lifetime accepted: exp − iat, and the age now − iat (JWT_MAX_AGE_SECONDS). */
   maxAgeSeconds: number;
+  /** How long a verified token is remembered (JWT_CACHE_SECONDS); absent or 0: never. */
+  cacheSeconds?: number;
 }
 
 export interface Config {
@@ -269,6 +271,7 @@ function readJwt(read: EnvReader): JwtConfig {
     issuer: read.opt('JWT_ISSUER'),
     audience: read.str('JWT_AUDIENCE', 'mls-blob-broker'),
     maxAgeSeconds: read.int('JWT_MAX_AGE_SECONDS', 86_400, 60, 365 * 86_400),
+    cacheSeconds: read.int('JWT_CACHE_SECONDS', 60, 0, 3600),
   };
   if (jwt.secret !== null && Buffer.byteLength(jwt.secret) < 32) read.problem('JWT_SECRET must be at least 32 bytes long');
   return jwt;

@@ -61,6 +61,7 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
   try {
     const auth = await createTokenVerifier(config.jwt, config.serviceDids, {
       jwks: { onStale: (err, ageMs) => log.warn({ err, ageSeconds: Math.round(ageMs / 1000) }, 'the JWKS cannot be refreshed; verifying with the last good keys') },
+      observe: (outcome) => metrics.tokenVerifications.inc({ outcome }),
     });
     const poolSize = options.poolSize ?? 10;
     // Its own name in pg_stat_activity, so the pool gauges count this process's connections only.

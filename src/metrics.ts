@@ -55,6 +55,12 @@ export function createMetrics(options: { defaults?: boolean } = {}) {
       labelNames: ['outcome'] as const,
       registers,
     }),
+    tokenVerifications: new Counter({
+      name: 'broker_token_verifications_total',
+      help: 'Bearer tokens checked, by outcome: verified (signature checked), cached (seen and verified within JWT_CACHE_SECONDS), refused',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     acks: new Counter({ name: 'broker_acks_total', help: 'Deliveries acknowledged', registers }),
     rateLimitInsurance: new Counter({
       name: 'broker_rate_limit_insurance_total',

@@ -66,6 +66,8 @@ test('after a flow, /metrics has a non-zero sample in every family', async () =>
   nonZero('broker_commits_total', /outcome="replayed"/);
   nonZero('broker_commits_total', /outcome="UploadIncomplete"/);
   nonZero('broker_messages_committed_total');
+  nonZero('broker_token_verifications_total', /outcome="verified"/);
+  nonZero('broker_token_verifications_total', /outcome="cached"/);
   nonZero('broker_store_calls_total', /operation="HeadObject"/);
   nonZero('broker_store_calls_total', /operation="CreateMultipartUpload"/);
   nonZero('broker_store_errors_total', /operation="HeadObject",code="NotFound"/);
