@@ -27,4 +27,14 @@ test('the id carries its time and the blob key its UTC date', () => {
   assert.match(blobKeyFor(id, at), /^[a-z0-9/-]+$/);
 });
 
+test('the random part never repeats, across many refills of the random pool', () => {
+  // 62 random bits of rand_b per id; ids from distinct milliseconds must not share them either.
+  const randB = new Set<string>();
+  for (let i = 0; i < 20_000; i++) {
+    const id = uuidv7(new Date(Date.UTC(2026, 0, 1) + i * 7)).replace(/-/g, '');
+    randB.add(id.slice(16));
+  }
+  assert.is(randB.size, 20_000);
+});
+
 test.run();
