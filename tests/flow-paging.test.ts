@@ -47,6 +47,20 @@ paging('250 messages come in 3 pages of 100, oldest first, none missing or repea
   assert.equal(odd.ids, [...sent.filter((_, i) => i % 2 === 0), late]);
 });
 
+paging('a pending entry says what the message itself says, spelt the same (created_at to the millisecond, in UTC), as JSON', async ({ app }) => {
+  // Forward to a moment with a millisecond part of 089 (presigned URLs need a clock near the real one).
+  const at = new Date(Math.ceil(app.clock.now().getTime() / 1000) * 1000 + 1089);
+  app.clock.set(at);
+  const id = await send(app, alice, 'spelling', [carol], 1234);
+  const page = await app.call('GET', '/api/v1/messages/pending?convo_id=spelling', { as: carol });
+  assert.match(page.headers.get('content-type') ?? '', /^application\/json/);
+  const message = await app.call('GET', `/api/v1/messages/${id}`, { as: carol });
+  const { message_id, convo_id, sender_did, size, created_at } = message.body;
+  assert.equal(page.body, { messages: [{ message_id, convo_id, sender_did, size, created_at }], cursor: null });
+  assert.is(created_at, at.toISOString());
+  assert.match(created_at, /\.089Z$/);
+});
+
 paging('batch ack reports acked and not_found', async ({ app }) => {
   const { ids } = await pendingIds(app, bob);
   const someone = await send(app, alice, 'x', [carol]);
