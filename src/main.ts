@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, loadDotEnv, quietAwsSdkNodeWarning } from './c
 import { createContext, type AppContext } from './context.js';
 import { devStoreRules } from './dev/embedded.js';
 import { startScheduler, type Scheduler } from './jobs/scheduler.js';
-import { currentRequest } from './http/request-scope.js';
+import { requestsInFlight } from './http/request-scope.js';
 import { createLogger } from './log.js';
 
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -67,10 +67,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  // An error nobody caught leaves the process in an unknown state: say which request set it off,
-  // finish the others, and exit non-zero so the supervisor restarts a clean one. Never hang.
+  // An error nobody caught leaves the process in an unknown state: name the requests in flight (one
+  // of them may have set it off; their ids find their other lines), finish them, and exit non-zero
+  // so the supervisor restarts a clean process. Never hang.
   const crash = (err: unknown, origin: string) => {
-    log.fatal({ err, origin, request: currentRequest() }, 'uncaught error; draining and exiting');
+    const { count, requests } = requestsInFlight();
+    log.fatal({ err, origin, in_flight: count, requests }, 'uncaught error; draining and exiting');
     void shutdown(origin, 1);
   };
   process.on('uncaughtException', (err, origin) => crash(err, origin));

@@ -1,5 +1,5 @@
-// An error nobody catches (issue 11, item 9): a real broker process logs it with the request that
-// set it off, lets that request finish (the normal drain), and exits non-zero — never a silent hang.
+// An error nobody catches (issue 11, item 9): a real broker process logs it with the requests in
+// flight, lets them finish (the normal drain), and exits non-zero — never a silent hang.
 import { spawn } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -57,7 +57,7 @@ for (const [kind, fixture, origin] of [
   ['an exception thrown in a callback', './tests/fixtures/crash-throw.ts', 'uncaughtException'],
   ['a rejection nobody handles', './tests/fixtures/crash-reject.ts', 'unhandledRejection'],
 ] as const) {
-  test(`${kind}: logged with its request, the request still answered, exit code 1`, async () => {
+  test(`${kind}: logged with the requests in flight, which are still answered, exit code 1`, async () => {
     const c = await startWith(fixture);
     const ready = await fetch(`${c.url}/readyz`);
     assert.is(ready.status, 200, 'the request in flight when the error struck finished (drain)');
@@ -66,9 +66,11 @@ for (const [kind, fixture, origin] of [
     const fatal = c.lines.map(json).find((l) => l?.level === 60);
     assert.ok(fatal, `a fatal line:\n${c.lines.join('\n')}`);
     assert.is(fatal!.origin, origin);
-    const request = fatal!.request as { method: string; path: string; requestId?: string };
-    assert.equal([request.method, request.path], ['GET', '/readyz']);
-    assert.type(request.requestId, 'string', 'the request id, to find its other log lines');
+    assert.is(fatal!.in_flight, 1);
+    const [request] = fatal!.requests as { method: string; path: string; requestId?: string }[];
+    assert.equal([request!.method, request!.path], ['GET', '/readyz']);
+    assert.type(request!.requestId, 'string', 'the request id, to find its other log lines');
+    assert.ok(c.lines.some((l) => json(l)?.request_id === request!.requestId && json(l)?.msg === 'request'), 'its access line');
     assert.match(String((fatal!.err as { message?: string })?.message), /crash fixture/);
     assert.ok(c.lines.some((l) => json(l)?.msg === 'stopped'), 'the normal shutdown ran to its end');
   });

@@ -7,7 +7,7 @@ import Koa from 'koa';
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { currentRequest, requestScope, scopeOf } from '../src/http/request-scope.js';
+import { requestScope, requestsInFlight, scopeOf } from '../src/http/request-scope.js';
 import { createLogger } from '../src/log.js';
 import { bytes, commit, md5b64, putBytes, reserve, setMembers } from './helpers/flow.js';
 import { startTestApp, type TestApp } from './helpers/harness.js';
@@ -154,14 +154,14 @@ test('a line logged while serving a request carries its request id', async () =>
 
 test('one scope per request: the handler, the crash report and the access line see the same id and caller', async () => {
   lines.length = 0;
-  let inside: ReturnType<typeof currentRequest>;
+  let inside: ReturnType<typeof requestsInFlight> | undefined;
   const koa = new Koa();
   koa.use(requestScope(app.ctx));
   koa.use(async (ctx) => {
     const scope = scopeOf(ctx);
     scope.did = 'did:plc:scoped';
     await new Promise((r) => setTimeout(r, 5)); // the scope follows the request across awaits
-    inside = currentRequest();
+    inside = requestsInFlight();
     scope.log.info('while serving');
     ctx.body = { ok: true };
   });
@@ -174,8 +174,10 @@ test('one scope per request: the handler, the crash report and the access line s
   } finally {
     await new Promise((r) => server.close(r));
   }
-  assert.equal(inside, { method: 'GET', path: '/x', did: 'did:plc:scoped', requestId: 'one-scope-1' });
-  assert.is(currentRequest(), undefined, 'outside a request there is no scope');
+  const { ms, ...seen } = inside!.requests[0]!;
+  assert.equal({ count: inside!.count, ...seen }, { count: 1, method: 'GET', path: '/x', did: 'did:plc:scoped', requestId: 'one-scope-1' });
+  assert.ok(ms >= 4, `its age in ms: ${ms}`);
+  assert.equal(requestsInFlight(), { count: 0, requests: [] }, 'once answered, it is no longer in flight');
   const mine = records().filter((x) => x.request_id === 'one-scope-1');
   assert.equal(mine.map((x) => x.msg), ['while serving', 'request']);
   assert.is(mine[1]!.did, 'did:plc:scoped');

@@ -1,9 +1,8 @@
 // Each request's scope, one object: its id, its logger, its caller and when it arrived. The
 // outermost middleware opens it and, once the answer is settled, closes it with the access log line
-// and the HTTP metrics. AsyncLocalStorage follows callbacks and promises, so a crash handler can
-// name the request that set off an uncaught error. It runs on every request, so it builds nothing
-// a disabled log level would throw away: the child logger is made only when something logs.
-import { AsyncLocalStorage } from 'node:async_hooks';
+// and the HTTP metrics. Open scopes are the requests in flight, which a crash handler names. It runs
+// on every request, so it builds nothing a disabled log level would throw away: the child logger is
+// made only when something logs.
 import { randomUUID } from 'node:crypto';
 import { Stream } from 'node:stream';
 import type { Context, Next } from 'koa';
@@ -41,7 +40,14 @@ export class RequestScope {
   }
 }
 
-const scopes = new AsyncLocalStorage<RequestScope>();
+/**
+ * The requests in flight, for the crash log: an error nobody caught is logged with them. A register
+ * rather than AsyncLocalStorage, which could name the one request an error came from: on Node 20 and
+ * 22 any use of it turns on promise hooks for every promise in the process, about 5 µs per await,
+ * which made a request cost the broker 30–50 % more CPU (scripts/bench/RESULTS.md).
+ */
+const inFlight = new Set<RequestScope>();
+const IN_FLIGHT_LOGGED = 20;
 
 /** The scope of the request `ctx` serves. */
 export function scopeOf(ctx: Context): RequestScope {
@@ -50,10 +56,14 @@ export function scopeOf(ctx: Context): RequestScope {
   return scope;
 }
 
-/** What may be logged of the current request (no headers, no body), or undefined outside one. */
-export function currentRequest(): { method: string; path: string; did?: string; requestId: string } | undefined {
-  const s = scopes.getStore();
-  return s === undefined ? undefined : { method: s.method, path: s.path, did: s.did, requestId: s.id };
+/** What may be logged of the requests in flight (no headers, no body): how many, and the oldest 20. */
+export function requestsInFlight(): { count: number; requests: { method: string; path: string; did?: string; requestId: string; ms: number }[] } {
+  const requests = [];
+  for (const s of inFlight) {
+    if (requests.length === IN_FLIGHT_LOGGED) break;
+    requests.push({ method: s.method, path: s.path, did: s.did, requestId: s.id, ms: Math.round(s.seconds() * 1e4) / 10 });
+  }
+  return { count: inFlight.size, requests };
 }
 
 /** The AppContext a route's handler sees: the same parts, with the request's logger. */
@@ -67,17 +77,17 @@ const isJsonBody = (body: unknown) =>
 /** Outermost middleware: everything below runs inside the request's scope. */
 export function requestScope(app: AppContext) {
   const { log, metrics } = app;
-  return function openScope(ctx: Context, next: Next): Promise<void> {
+  return async function openScope(ctx: Context, next: Next): Promise<void> {
     const scope = new RequestScope(requestIdFrom(ctx.get('x-request-id') || undefined), ctx.method, ctx.path, log);
     ctx.state.scope = scope;
     ctx.set('x-request-id', scope.id);
-    return scopes.run(scope, async () => {
-      try {
-        await next();
-      } finally {
-        closeScope(ctx, scope);
-      }
-    });
+    inFlight.add(scope);
+    try {
+      await next();
+    } finally {
+      inFlight.delete(scope);
+      closeScope(ctx, scope);
+    }
   };
 
   function closeScope(ctx: Context, scope: RequestScope): void {
