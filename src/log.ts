@@ -12,13 +12,16 @@ export interface LoggerOptions {
   bindings?: Record<string, unknown>;
 }
 
+/** Lines are written to stdout once 4 KiB have gathered, or after this long. */
+const FLUSH_MS = 250;
+
 /**
  * Structured JSON lines on stdout; readable ones on a development terminal. Stdout is written
- * asynchronously: a synchronous write per line cost the broker a system call per request (the access
- * log) and would stall every request while a log collector is slow to read the pipe. Lines that pile
- * up during one write go out together with the next; pino flushes what is left when the process
- * exits (a crash included: it exits through the normal shutdown). Only a SIGKILL can lose the
- * lines of the write in progress.
+ * asynchronously in batches of about 4 KiB (a dozen access-log lines), and at least every 250 ms: a
+ * write per line cost the broker ~8 % of its CPU under load (the access log writes one per request;
+ * scripts/bench/RESULTS.md), and a synchronous one would stall every request while a log collector
+ * is slow to read the pipe. pino flushes what is left when the process exits (a crash included: it
+ * exits through the normal shutdown); a SIGKILL loses at most the last 250 ms.
  */
 export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logger {
   const opts = { level, base: { service: 'mls-blob-broker', ...options.bindings } };
@@ -27,5 +30,9 @@ export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logg
     const pretty = createRequire(import.meta.url)('pino-pretty') as (o: Record<string, unknown>) => DestinationStream;
     return pino(opts, pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', ...(options.destination ? { destination: options.destination } : {}) }));
   }
-  return pino(opts, options.destination ?? pino.destination({ dest: 1, sync: false }));
+  if (options.destination) return pino(opts, options.destination);
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const timer = setInterval(() => stdout.flush(), FLUSH_MS).unref();
+  stdout.once('close', () => clearInterval(timer));
+  return pino(opts, stdout);
 }

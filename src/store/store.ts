@@ -130,6 +130,7 @@ export class BlobStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
+      cacheMiddleware: true,
     });
     this.presigner = new S3RequestPresigner({ credentials, region: config.region, sha256: Sha256 });
     if (observer !== null) {
