@@ -18,8 +18,12 @@ const MD5 = createHash('md5').update(BODY).digest('base64');
 export interface ReconcileResult {
   objects: number;
   loadSeconds: number;
+  /** The routine passes (rows only), then the audit passes (the bucket walk). */
   passes: number;
   seconds: number;
+  auditPasses: number;
+  auditSeconds: number;
+  /** Objects in the bucket ÷ (routine + audit seconds). */
   objectsPerSecond: number;
   maxRssMb: number;
   totals: Record<string, number>;
@@ -97,9 +101,26 @@ async function one(n: number, log: (s: string) => void): Promise<ReconcileResult
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   if (code !== 0) throw new Error(`reconcile child exited with ${code}: ${out}`);
-  const r = JSON.parse(out.trim().split('\n').pop()!) as { passes: number; seconds: number; maxRssKb: number; totals: Record<string, number> };
-  const result = { objects: n, loadSeconds, passes: r.passes, seconds: r.seconds, objectsPerSecond: n / r.seconds, maxRssMb: r.maxRssKb / 1024, totals: r.totals };
-  log(`reconcile over ${n.toLocaleString('en')} objects: ${r.passes} pass(es), ${r.seconds.toFixed(1)} s, ${result.objectsPerSecond.toFixed(0)} objects/s, peak RSS ${result.maxRssMb.toFixed(0)} MiB; ${JSON.stringify(r.totals)}`);
+  type Passes = { passes: number; complete: boolean; seconds: number };
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { routine: Passes; audit: Passes; maxRssKb: number; totals: Record<string, number> };
+  if (!r.routine.complete || !r.audit.complete) throw new Error(`reconciliation did not complete in 50 passes: ${out}`);
+  const seconds = r.routine.seconds + r.audit.seconds;
+  const result = {
+    objects: n,
+    loadSeconds,
+    passes: r.routine.passes,
+    seconds: r.routine.seconds,
+    auditPasses: r.audit.passes,
+    auditSeconds: r.audit.seconds,
+    objectsPerSecond: n / seconds,
+    maxRssMb: r.maxRssKb / 1024,
+    totals: r.totals,
+  };
+  log(
+    `reconcile over ${n.toLocaleString('en')} objects: routine ${r.routine.passes} pass(es) ${r.routine.seconds.toFixed(1)} s, ` +
+      `audit ${r.audit.passes} pass(es) ${r.audit.seconds.toFixed(1)} s; ${result.objectsPerSecond.toFixed(0)} objects/s, ` +
+      `peak RSS ${result.maxRssMb.toFixed(0)} MiB; ${JSON.stringify(r.totals)}`,
+  );
   return result;
 }
 

@@ -88,13 +88,14 @@ export function report(r: Report): string {
       '## Reconciliation at scale',
       '',
       'Objects: 80 % committed messages, 10 % expired uploads (object and pending row past its deadline), 10 % strays',
-      '(object, no row). Passes run until one reports complete, in a child process; peak RSS is that process\'s.',
+      '(object, no row). In a child process, routine passes (rows only: the expired uploads and their objects) run until one',
+      'reports complete, then audit passes (the bucket walk: the strays) until one completes; peak RSS is that process\'s.',
       '',
-      '| objects | load (SQL + PUTs, untimed) | passes | seconds | objects/s | peak RSS | what it did |',
+      '| objects | load (SQL + PUTs, untimed) | routine passes, s | audit passes, s | objects/s (routine + audit) | peak RSS | what it did |',
       '|---:|---:|---:|---:|---:|---:|---|',
       ...r.reconcile.map(
         (q) =>
-          `| ${q.objects.toLocaleString('en')} | ${q.loadSeconds.toFixed(0)} s | ${q.passes} | ${q.seconds.toFixed(1)} | ${q.objectsPerSecond.toFixed(0)} | ${q.maxRssMb.toFixed(0)} MiB | ${Object.entries(q.totals).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
+          `| ${q.objects.toLocaleString('en')} | ${q.loadSeconds.toFixed(0)} s | ${q.passes}, ${q.seconds.toFixed(1)} | ${q.auditPasses}, ${q.auditSeconds.toFixed(1)} | ${q.objectsPerSecond.toFixed(0)} | ${q.maxRssMb.toFixed(0)} MiB | ${Object.entries(q.totals).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
       ),
       '',
     );
