@@ -29,7 +29,10 @@ export function createApp(app: AppContext): Koa {
   const koa = new Koa({ proxy: false });
   koa.silent = true; // errors are logged by the error handler, with the request they belong to
   const all = allRoutes(app.config);
-  const router = new Router();
+  // Paths match exactly as documented: no trailing slash, no other letter case. A loose match
+  // served /API/V1/LIMITS and /api/v1/limits/ too, which /openapi.json does not name and which a
+  // proxy or firewall rule written for the documented paths would not catch.
+  const router = new Router({ strict: true, sensitive: true });
   mountRoutes(router, app, all);
 
   // Outside the error handler, so its access line has the status the error handler settles on.
