@@ -19,6 +19,11 @@ schemas('every route rejects bad input with InvalidRequest and the failing field
     ['POST', '/api/v1/uploads', { convo_id: CONVO, size: 10 }, '/md5'],
     ['POST', '/api/v1/uploads', { convo_id: CONVO, size: 10, md5, extra: 1 }, '/extra'],
     ['POST', '/api/v1/uploads', { size: 10, md5 }, '/convo_id'],
+    // A URL cannot name these conversations: every WHATWG URL parser (fetch's) resolves the path
+    // segments "." and "..", percent-encoded or not (found by the fuzz).
+    ['POST', '/api/v1/uploads', { convo_id: '..', size: 10, md5 }, '/convo_id'],
+    ['POST', '/api/v1/uploads', { convo_id: '.', size: 10, md5 }, '/convo_id'],
+    ['GET', '/api/v1/messages/pending?convo_id=..', undefined, '/convo_id'],
     ['POST', '/api/v1/messages', { message_id: 'not-a-uuid' }, '/message_id'],
     ['POST', '/api/v1/messages', { message_id: id, recipients: ['did:plc:bad'] }, '/recipients/0'],
     ['POST', '/api/v1/messages', { message_id: id, recipients: [bob, bob] }, '/recipients/1'],

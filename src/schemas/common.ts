@@ -6,7 +6,8 @@ import { DID_PATTERN } from '../config.js';
 
 export const did = Type.String({ maxLength: 253, pattern: DID_PATTERN });
 export const uuid = Type.String({ format: 'uuid' });
-export const convoId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' });
+// Not "." nor "..": a URL cannot carry them as a path segment (URL parsers resolve them, encoded or not).
+export const convoId = Type.String({ minLength: 1, maxLength: 128, pattern: '^(?!\\.\\.?$)[A-Za-z0-9._:-]+$' });
 export const md5 = Type.String({ pattern: '^[A-Za-z0-9+/]{22}==$', description: 'base64 of the 16-byte MD5' });
 export const sha256 = Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$', description: 'base64 of the 32-byte SHA-256' });
 export const time = Type.String({ format: 'date-time' });
