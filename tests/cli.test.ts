@@ -16,7 +16,7 @@ function run(script: string, args: string[]): Promise<{ code: number; stdout: st
   });
 }
 
-for (const script of ['reconcile', 'migrate', 'setup-bucket']) {
+for (const script of ['reconcile', 'migrate', 'setup-bucket', 'fuzz']) {
   test(`npm run ${script} -- --help prints its usage and exits 0`, async () => {
     const r = await run(script, ['--help']);
     assert.is(r.code, 0, r.stderr);

@@ -62,7 +62,9 @@ export class OpenApiChecker {
     const where = `${method} ${url} → ${status}`;
     const requestId = headers.get('x-request-id');
     if (requestId === null || !/^[A-Za-z0-9._:-]{1,128}$/.test(requestId)) throw new Error(`${where}: no well-formed x-request-id`);
-    const path = new URL(url, 'http://x').pathname;
+    // The path as sent: URL parsing would resolve "." and ".." segments (even percent-encoded
+    // ones), which the broker receives and routes as they are.
+    const path = url.replace(/^[a-z]+:\/\/[^/]*/i, '').split('?')[0]!;
     const route = this.routes.find((r) => r.pattern.test(path));
     const operation = route?.operations[method.toLowerCase()];
     let response: Json | undefined;
