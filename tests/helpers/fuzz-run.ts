@@ -7,11 +7,14 @@
 // writes (PUT, DELETE, multipart create, complete, abort); a refused request may make none. (A
 // HEAD of each named object before and after costs more than the request itself on the emulator.)
 //
+// Rows: triggers log every committed row change (tests/helpers/rows.ts, rowChangeLog), so "did
+// anything change" costs one index lookup however many rows the run has written.
+//
 // Cheap enough for 50 000 cases: requests that cannot write (reads, and writes the route's own
 // validation refuses: a bad token, a wrong content type, a body its schema rejects) go in batches,
-// all in flight at once between one row digest before and one after. Only a write that may
-// succeed is sent alone, between digests of its own. A batch whose digest moves is replayed one
-// request at a time to find the culprit.
+// all in flight at once between one mark of the change log and the bucket writes before and one
+// after. Only a write that may succeed is sent alone, between marks of its own. A batch in which
+// something changed is replayed one request at a time to find the culprit.
 import { Agent, request } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
@@ -25,7 +28,7 @@ import { encodeCursor } from '../../src/services/messages.js';
 import { putBytes } from './flow.js';
 import { TEST_SECRET, TEST_SERVICE, type TestApp } from './harness.js';
 import { requestArb, Ref, ID_ROLES, type FuzzRequest, type IdRole, type Mangle, type Person } from './fuzz.js';
-import { changedTables, rowsDigest, type RowsDigest } from './rows.js';
+import { rowChangeLog, type RowChangeLog } from './rows.js';
 import { tokenDefects } from './token-defects.js';
 import { did, mintToken } from './tokens.js';
 
@@ -34,6 +37,8 @@ export const BATCH = 16;
 const MAX_ERROR_BYTES = 4096;
 const MAX_PATH = 7900; // Node answers a bare 431 past 16 KiB of request head (tests/RELIABILITY.md, "What is not covered")
 const KNOWN_CODES = new Set<string>(ERROR_CODES);
+/** Fixtures are rebuilt this often in a long run, well inside COMMIT_WINDOW_SECONDS. */
+const FIXTURE_LIFE_MS = 20 * 60_000;
 
 /**
  * The broker environment the fuzz runs against: the default limits, but room for the many uploads
@@ -46,6 +51,8 @@ interface World {
   dids: Record<Person, string>;
   convos: Record<'convo' | 'elsewhere' | 'none', string>;
   ids: Record<IdRole, string>;
+  /** Every committed row change, logged by triggers. */
+  rows: RowChangeLog;
   /** Every write the broker sent to the bucket, as `Command key`, in order. */
   storeWrites: string[];
   token(who: Person): Promise<string>;
@@ -73,7 +80,7 @@ interface Answer {
 export interface FuzzStats {
   cases: number;
   batches: number;
-  /** Writes that may succeed, each sent alone between digests of its own. */
+  /** Writes that may succeed, each sent alone between marks of its own. */
   alone: number;
   /** Of those, how many did succeed (the fixtures they touched were rebuilt). */
   written: number;
@@ -122,6 +129,7 @@ async function createWorld(app: TestApp): Promise<World> {
     dids,
     convos: { convo: 'fz-convo', elsewhere: 'fz-elsewhere', none: 'fz-none' },
     ids: { pendingPut: '', pendingEmpty: '', multipart: '', message: '', absent: '0190b2a4-7c1e-7000-8000-0000000f0f0f' },
+    rows: await rowChangeLog(app.ctx.sql),
     storeWrites: [],
     // Fresh every few minutes: a long run outlives any one token.
     async token(who) {
@@ -361,17 +369,16 @@ async function sendChecked(w: World, agent: Agent, wire: Wire, stats: FuzzStats)
 
 /** What requests may change: rows anywhere, and (through the broker) objects in the bucket. */
 interface Snapshot {
-  rows: RowsDigest;
+  rows: number;
   writes: number;
 }
 
 async function snapshot(w: World): Promise<Snapshot> {
-  return { rows: await rowsDigest(w.app.ctx.sql), writes: w.storeWrites.length };
+  return { rows: await w.rows.mark(), writes: w.storeWrites.length };
 }
 
-function changes(w: World, before: Snapshot, after: Snapshot): string | null {
-  const tables = changedTables(before.rows, after.rows);
-  if (tables.length > 0) return `rows changed in ${tables.join(', ')}`;
+async function changes(w: World, before: Snapshot, after: Snapshot): Promise<string | null> {
+  if (after.rows !== before.rows) return `rows changed: ${(await w.rows.since(before.rows)).join(', ')}`;
   if (after.writes !== before.writes) return `the broker wrote to the bucket: ${w.storeWrites.slice(before.writes, after.writes).join('; ')}`;
   return null;
 }
@@ -389,7 +396,7 @@ async function alone(w: World, agent: Agent, wire: Wire, stats: FuzzStats): Prom
   const before = await snapshot(w);
   const a = await sendChecked(w, agent, wire, stats);
   if (refusedOrRead(wire, a)) {
-    const changed = changes(w, before, await snapshot(w));
+    const changed = await changes(w, before, await snapshot(w));
     if (changed) fail(`a refused request changed something: ${changed}`, wire, a);
   } else {
     stats.written++;
@@ -404,7 +411,7 @@ async function runBatch(w: World, agent: Agent, wires: Wire[], stats: FuzzStats)
     const answers = await Promise.all(batched.map((x) => sendChecked(w, agent, x, stats)));
     const wrote = batched.filter((x, i) => !refusedOrRead(x, answers[i]!));
     if (wrote.length === 0) {
-      const changed = changes(w, before, await snapshot(w));
+      const changed = await changes(w, before, await snapshot(w));
       if (changed) {
         // Find the culprit: each request again, alone.
         for (const x of batched) await alone(w, agent, x, { ...stats, answers: {} });
@@ -451,7 +458,15 @@ export async function runFuzz(app: TestApp, o: FuzzOptions): Promise<FuzzResult>
   const validators = bodyValidators(routes);
   const agent = new Agent({ keepAlive: true, maxSockets: BATCH });
   const stats: FuzzStats = { cases: 0, batches: 0, alone: 0, written: 0, rechecked: 0, answers: {} };
+  let rebuilt = Date.now();
   const property = fc.asyncProperty(fc.array(requestArb(routes, defects.length), { minLength: BATCH, maxLength: BATCH }), async (reqs) => {
+    // The broker's clock keeps up with the bucket's: URLs it signs must not be born expired. The
+    // fixtures are renewed well before their commit window (an hour by default) runs out.
+    app.clock.set(Date.now());
+    if (Date.now() - rebuilt > FIXTURE_LIFE_MS) {
+      for (const role of ID_ROLES) await rebuild(w, role);
+      rebuilt = Date.now();
+    }
     const wires = [];
     for (const r of reqs) wires.push(await toWire(r, w, defects, validators));
     await runBatch(w, agent, wires, stats);
