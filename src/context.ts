@@ -16,7 +16,7 @@ import { BlobStore } from './store/store.js';
 
 export interface AppContext {
   config: Readonly<Config>;
-  /** The database in use (DATABASE_URL, or the embedded one): for the reconciler's lock session. */
+  /** The database in use (DATABASE_URL, or the embedded one), for a connection outside the pool. */
   databaseUrl: string;
   sql: Sql;
   store: BlobStore;

@@ -1,4 +1,4 @@
-// Reconciliation against the real PostgreSQL and the R2 emulator. Dry runs, limits, faults, the lock, metrics and the scheduler.
+// Reconciliation against the real PostgreSQL and the R2 emulator. Dry runs, limits, faults, the lease, metrics and the scheduler.
 import { randomUUID } from 'node:crypto';
 import * as assert from 'uvu/assert';
 import { tryLease } from '../src/db/leases.js';
@@ -12,7 +12,7 @@ import { bytes } from './helpers/flow.js';
 
 const [test, fx] = reconcileSuite('reconcile: a pass is bounded, resumable and one at a time');
 
-// --- dry run, limits, faults, lock -------------------------------------------------------------
+// --- dry run, limits, faults, lease ------------------------------------------------------------
 
 test('a dry run reports what it would do and changes nothing', async () => {
   const now = fx.T + 2 * HOUR;

@@ -19,8 +19,8 @@ export interface Pass {
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
   /** Whether this pass still holds the reconcile lease (renews it). */
-  lockHeld: () => Promise<boolean>;
-  /** Set once the pass must stop (shutdown, or the lock was lost). */
+  leaseHeld: () => Promise<boolean>;
+  /** Set once the pass must stop (shutdown, or the lease was lost). */
   halted?: boolean;
 }
 
@@ -33,7 +33,7 @@ export async function proceed(p: Pass): Promise<boolean> {
   if (p.halted) return false;
   if (p.signal?.aborted === true) {
     p.halted = true;
-  } else if (!(await p.lockHeld())) {
+  } else if (!(await p.leaseHeld())) {
     p.halted = true;
     p.report.errors.push({ category: 'lock', message: LOCK_LOST });
     p.app.log.error('the reconcile lease was lost; this pass stops, the next one resumes');

@@ -70,7 +70,7 @@ export async function reconcile(app: AppContext, options: ReconcileOptions = {})
   const pass: Pass = {
     // Every store request of the pass is counted in its report.
     app: { ...app, store: countingStore(app.store, report.storeOps) },
-    lockHeld: async () => true,
+    leaseHeld: async () => true,
     now,
     dryRun,
     limit,
@@ -82,28 +82,28 @@ export async function reconcile(app: AppContext, options: ReconcileOptions = {})
     onProgress: options.onProgress,
   };
 
-  let lock: Lease | null;
+  let lease: Lease | null;
   try {
-    lock = await tryLease(app.sql, RECONCILE_LEASE, LEASE_TTL_SECONDS);
+    lease = await tryLease(app.sql, RECONCILE_LEASE, LEASE_TTL_SECONDS);
   } catch (err) {
     recordReconcileOutcome(app.metrics, 'error', (Date.now() - started) / 1000);
     throw err;
   }
-  if (lock === null) {
+  if (lease === null) {
     report.skipped = SKIPPED_LOCKED;
     report.complete = false;
     recordReconcileOutcome(app.metrics, 'skipped', null);
     app.log.info({ reconcile: report }, `reconcile pass skipped: ${SKIPPED_LOCKED}`);
     return report;
   }
-  pass.lockHeld = lock.held;
+  pass.leaseHeld = lease.held;
   report.startedAt = new Date().toISOString();
   try {
     if (options.audit) await phase(pass, 'strays', auditBucket);
     else await routine(pass);
   } finally {
     report.finishedAt = new Date().toISOString();
-    await lock.release();
+    await lease.release();
   }
   report.durationMs = Date.now() - started;
   record(app, report);
