@@ -1,49 +1,14 @@
 // An error nobody catches (issue 11, item 9): a real broker process logs it with the requests in
 // flight, lets them finish (the normal drain), and exits non-zero — never a silent hang.
-import { spawn } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { startBroker, type BrokerProcess } from './helpers/broker-process.js';
 import { testEnv } from './helpers/harness.js';
 
 const test = suite('crashes: uncaught errors end the process after the drain');
 
-interface Child {
-  url: string;
-  lines: string[];
-  exited: Promise<number | null>;
-}
-
 /** src/main.ts with a fixture preloaded, on the harness's database and bucket. */
-async function startWith(fixture: string): Promise<Child> {
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...(await testEnv({ PORT: '0', LOG_LEVEL: 'info' })) };
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', fixture, 'src/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not listening in 60 s:\n${lines.join('\n')}`)), 60_000);
-    let buffered = '';
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let i;
-      while ((i = buffered.indexOf('\n')) >= 0) {
-        lines.push(buffered.slice(0, i));
-        buffered = buffered.slice(i + 1);
-        const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(lines[lines.length - 1]!);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before listening:\n${lines.join('\n')}`));
-    });
-  });
-  return { url, lines, exited };
-}
+const startWith = async (fixture: string): Promise<BrokerProcess> => startBroker(await testEnv(), { nodeArgs: ['--import', fixture] });
 
 const json = (line: string): Record<string, unknown> | null => {
   try {

@@ -1,59 +1,25 @@
 // `npm start` with no environment: embedded PostgreSQL and R2 emulator, ready, clean shutdown.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { startBroker, type BrokerProcess } from './helpers/broker-process.js';
 import { testEnv } from './helpers/harness.js';
 import { descendants, isAlive, runScript } from './helpers/processes.js';
 
 const test = suite('npm start as a child process');
 let dataDir: string;
 
-interface Started {
-  child: ChildProcess;
-  url: string;
-  lines: string[];
-}
+/** `npm start`'s entry point with DATA_DIR and `extra` only. */
+const start = (dir: string, extra: Record<string, string> = {}): Promise<BrokerProcess> => startBroker({ DATA_DIR: dir, ...extra });
 
-function start(dir: string, extra: Record<string, string> = {}): Promise<Started> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'info', ...extra };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready in 60 s:\n${lines.join('\n')}`)), 60_000);
-    let buffered = '';
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let i;
-      while ((i = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, i);
-        buffered = buffered.slice(i + 1);
-        lines.push(line);
-        const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(line);
-        if (m) {
-          clearTimeout(timer);
-          resolve({ child, url: m[1]!, lines });
-        }
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ready:\n${lines.join('\n')}`));
-    });
-  });
-}
-
-async function stop(s: Started, signal: NodeJS.Signals): Promise<{ code: number | null; ms: number; leftovers: number[] }> {
+async function stop(s: BrokerProcess, signal: NodeJS.Signals): Promise<{ code: number | null; ms: number; leftovers: number[] }> {
   const tree = descendants(s.child.pid!);
   const t0 = Date.now();
-  const exited = new Promise<number | null>((r) => s.child.once('exit', (code) => r(code)));
   s.child.kill(signal);
-  const code = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
+  const code = await Promise.race([s.exited, new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
   const ms = Date.now() - t0;
   await new Promise((r) => setTimeout(r, 200));
   return { code, ms, leftovers: tree.filter(isAlive) };

@@ -1,13 +1,14 @@
 // Cold start: `npm start` (fully embedded: PostgreSQL and the R2 emulator under a fresh DATA_DIR)
 // until /readyz answers 200, first start (initdb, migrations) and restart (same DATA_DIR),
 // against the embedded parts' own start (scripts/bench/embedded-start.ts) in the same run.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnUntil } from '../../tests/helpers/processes.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -19,49 +20,29 @@ export interface ColdStart {
   partsRestart: number;
 }
 
-/** The child's environment: only what a user's shell would have, plus `extra`. */
-function env(extra: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...extra };
-}
+type Started = { seconds: number; child: ChildProcess };
 
-/** Spawns, waits for `ready(line)` on its output, returns seconds since spawn and the child. */
-async function startUntil(cmd: string, args: string[], e: Record<string, string>, ready: (line: string) => Promise<boolean>): Promise<{ seconds: number; child: ChildProcess }> {
+/**
+ * Spawns, waits until a line says `ready`, then for `then` (a readiness probe); returns the seconds
+ * since spawn and the child.
+ */
+async function startUntil<T>(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: (line: string) => T | undefined,
+  then: (found: T) => Promise<void> = async () => {},
+): Promise<Started> {
   const t = performance.now();
   // A process group of its own: `npm start` runs the broker under npm and a shell, and a signal to
   // npm alone would leave the broker (and its PostgreSQL) running.
-  const child = spawn(cmd, args, { cwd: root, env: env(e), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const lines: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      process.kill(-child.pid!, 'SIGTERM');
-      reject(new Error(`not ready in 120 s:\n${lines.slice(-20).join('\n')}`));
-    }, 120_000);
-    let buffered = '';
-    let done = false;
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let i;
-      while ((i = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, i);
-        buffered = buffered.slice(i + 1);
-        lines.push(line);
-        if (done) continue;
-        void ready(line).then((ok) => {
-          if (ok && !done) {
-            done = true;
-            clearTimeout(timer);
-            resolve();
-          }
-        }, reject);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (!done) reject(new Error(`${cmd} exited with ${code}:\n${lines.slice(-20).join('\n')}`));
-    });
-  });
+  const { child, found } = await spawnUntil(cmd, args, { cwd: root, env, ready, detached: true, timeoutMs: 120_000 });
+  try {
+    await then(found);
+  } catch (err) {
+    process.kill(-child.pid!, 'SIGTERM');
+    throw err;
+  }
   return { seconds: (performance.now() - t) / 1000, child };
 }
 
@@ -85,23 +66,22 @@ function groupAlive(pgid: number): boolean {
 }
 
 /** Polls /readyz until 200 (the broker is listening once it prints its URL). */
-async function readyz(url: string): Promise<boolean> {
-  for (;;) {
+async function readyz(url: string): Promise<void> {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
     const res = await fetch(`${url}/readyz`).catch(() => null);
-    if (res?.status === 200) return true;
+    if (res?.status === 200) return;
     await new Promise((r) => setTimeout(r, 20));
   }
+  throw new Error(`${url}/readyz did not answer 200 in 120 s`);
 }
 
-async function npmStart(dir: string): Promise<{ seconds: number; child: ChildProcess }> {
-  return startUntil('npm', ['start', '--silent'], { DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', RECONCILE_CRON: 'off' }, async (line) => {
-    const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(line);
-    return m ? readyz(m[1]!) : false;
-  });
+async function npmStart(dir: string): Promise<Started> {
+  const env = { DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', RECONCILE_CRON: 'off' };
+  return startUntil('npm', ['start', '--silent'], env, (line) => /listening on (http:\/\/[0-9.]+:\d+)/.exec(line)?.[1], readyz);
 }
 
-async function partsStart(dir: string): Promise<{ seconds: number; child: ChildProcess }> {
-  return startUntil(process.execPath, ['--import', 'tsx', path.join(here, 'embedded-start.ts'), dir], {}, async (line) => line === 'ready');
+async function partsStart(dir: string): Promise<Started> {
+  return startUntil(process.execPath, ['--import', 'tsx', path.join(here, 'embedded-start.ts'), dir], {}, (line) => (line === 'ready' ? true : undefined));
 }
 
 export async function coldStart(log: (s: string) => void): Promise<ColdStart> {
