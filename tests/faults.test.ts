@@ -12,6 +12,7 @@ import { startBroker } from './helpers/broker-process.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { bytes, commit, md5b64, putBytes, reserve, send, setMembers, type Reserved } from './helpers/flow.js';
 import { harness, startTestApp, TEST_SECRET, type TestApp } from './helpers/harness.js';
+import { holdConvoLock, untilLockWaiters } from './helpers/locks.js';
 import { did, mintToken } from './helpers/tokens.js';
 
 const alice = did('alice');
@@ -93,27 +94,10 @@ backend('503 DatabaseUnavailable with Retry-After, nothing written, the upload s
   const r = await uploaded(app);
   // Gate: the test holds the conversation's lock, so the commit stops inside its transaction
   // (the upload row locked, nothing inserted yet) until its backend is terminated.
-  let release!: () => void;
-  const released = new Promise<void>((res) => (release = res));
-  let held!: () => void;
-  const holding = new Promise<void>((res) => (held = res));
-  const gate = app.ctx.sql.begin(async (tx) => {
-    await tx`select pg_advisory_xact_lock(hashtextextended(${'convo:' + CONVO}, 0))`;
-    held();
-    await released;
-  });
-  await holding;
+  const gate = await holdConvoLock(app.ctx.sql, CONVO);
   try {
     const committing = commit(app, alice, { message_id: r.message_id });
-    let pid: number | undefined;
-    for (let i = 0; i < 500 && pid === undefined; i++) {
-      const rows = await app.ctx.sql<{ pid: number }[]>`
-        select pid from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock' and wait_event = 'advisory'`;
-      pid = rows[0]?.pid;
-      if (pid === undefined) await sleep(10);
-    }
-    assert.ok(pid, 'the commit reached its transaction');
+    const [pid] = await untilLockWaiters(app.ctx.sql, 1, 'advisory'); // the commit reached its transaction
     const [t] = await app.ctx.sql<{ ok: boolean }[]>`select pg_terminate_backend(${pid!}) as ok`;
     assert.ok(t!.ok);
     const c = await committing;
@@ -121,8 +105,7 @@ backend('503 DatabaseUnavailable with Retry-After, nothing written, the upload s
     assert.is(c.body.error, 'DatabaseUnavailable');
     assert.ok(Number(c.headers.get('retry-after')) > 0);
   } finally {
-    release();
-    await gate;
+    await gate.release();
   }
   // The pool has no dead connection left behind: more queries at once than it has connections.
   const answers = await Promise.all(Array.from({ length: 24 }, () => app.ctx.sql`select 1 as one`));

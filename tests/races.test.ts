@@ -9,6 +9,7 @@ import { blobKeyFor } from '../src/ids.js';
 import { EXPIRY_MARGIN_MS } from '../src/lifecycle.js';
 import { reconcile } from '../src/jobs/reconcile.js';
 import { startTestApp, type TestApp } from './helpers/harness.js';
+import { holdConvoLock, untilLockWaiters } from './helpers/locks.js';
 import { bytes, commit, md5b64, putBytes, reserve, setMembers } from './helpers/flow.js';
 import { did } from './helpers/tokens.js';
 
@@ -234,18 +235,6 @@ rivals.run();
 // ---------------------------------------------------------------------------------------------
 const deadline = withApp('races: commit against a reconciliation pass at the deadline', { MAX_PENDING_UPLOADS: '1000' });
 
-/** Waits until `n` backends of this database wait on a lock (what the gates below arrange). */
-async function lockWaiters(app: TestApp, n: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const [row] = await app.ctx.sql<{ n: number }[]>`
-      select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock'`;
-    if (row!.n >= n) return;
-    await sleep(10);
-  }
-  throw new Error(`never saw ${n} backends waiting on a lock`);
-}
-
 async function prepared(app: TestApp) {
   app.clock.set(Date.now());
   const data = bytes(32);
@@ -262,22 +251,12 @@ deadline('the commit holds the upload row first: it wins, and the pass leaves th
   const { r, due } = await prepared(app);
   // Gate: the test holds the conversation's membership lock, so the commit stops inside its
   // transaction, holding the upload row, until released.
-  let release!: () => void;
-  const released = new Promise<void>((res) => (release = res));
-  let held!: () => void;
-  const holding = new Promise<void>((res) => (held = res));
-  const gate = app.ctx.sql.begin(async (tx) => {
-    await tx`select pg_advisory_xact_lock(hashtextextended(${'convo:' + CONVO}, 0))`;
-    held();
-    await released;
-  });
-  await holding;
+  const gate = await holdConvoLock(app.ctx.sql, CONVO);
   const committing = commit(app, alice, { message_id: r.message_id, recipients: [bob] });
-  await lockWaiters(app, 1);
+  await untilLockWaiters(app.ctx.sql, 1);
   const passing = reconcile(app.ctx, { now: due });
-  await lockWaiters(app, 2); // the pass's expiry statement waits on the row the commit holds
-  release();
-  await gate;
+  await untilLockWaiters(app.ctx.sql, 2); // the pass's expiry statement waits on the row the commit holds
+  await gate.release();
   const [c, report] = await Promise.all([committing, passing]);
   assert.is(c.status, 201, c.text);
   assert.is(report.expiredUploads.count, 0);

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { createSql, transaction, type Sql } from '../src/db/sql.js';
 import { startTestApp, type TestApp } from './helpers/harness.js';
 import { bytes, commit, md5b64, putBytes, reserve, setMembers } from './helpers/flow.js';
+import { untilLockWaiters } from './helpers/locks.js';
 import { did } from './helpers/tokens.js';
 
 const test = suite('round trips per route');
@@ -133,23 +134,6 @@ guarantees.after(async () => {
   await capped?.close();
 });
 
-/** Backends of this suite's database waiting for a lock (heavyweight: advisory, row, transaction). */
-async function lockWaiters(): Promise<number> {
-  const [{ n }] = (await own`
-    select count(*)::int as n from pg_stat_activity
-    where datname = current_database() and wait_event_type = 'Lock'`) as unknown as [{ n: number }];
-  return n;
-}
-
-/** Polls until `min` statements wait on a lock the test holds (bounded; no timing is asserted). */
-async function untilWaiting(min: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if ((await lockWaiters()) >= min) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.unreachable(`fewer than ${min} statements ever waited for the lock`);
-}
-
 guarantees("the pending cap is exact: reservations queue on the sender's lock and each sees the ones before it", async () => {
   const dan = did('dan');
   await setMembers(capped, 'cap', [dan, alice]);
@@ -164,7 +148,7 @@ guarantees("the pending cap is exact: reservations queue on the sender's lock an
         capped.call('POST', '/api/v1/uploads', { as: dan, body: { convo_id: 'cap', size: 8, md5: md5b64(data) } }).then((r) => r.status),
       ),
     );
-    await untilWaiting(6);
+    await untilLockWaiters(own, 6);
   });
   const all = await statuses!;
   assert.is(all.filter((s) => s === 201).length, 5, all.join(','));
@@ -195,7 +179,7 @@ guarantees('recipients acking one message at once leave it fully acked: each ack
   await transaction(own, async (tx) => {
     await tx`select 1 from messages where id = ${r.message_id} for update`;
     acks = Promise.all(members.map((m) => capped.call('POST', `/api/v1/messages/${r.message_id}/ack`, { as: m }).then((a) => a.status)));
-    await untilWaiting(members.length);
+    await untilLockWaiters(own, members.length);
   });
   assert.equal(await acks!, members.map(() => 204));
   const [row] = await capped.ctx.sql`select fully_acked_at from messages where id = ${r.message_id}`;
