@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { ChangeMembersRequest, Members, ReplaceMembersRequest } from '../client/wire.js';
+import type * as wire from '../client/wire.js';
 import { did, object, string, type Assert, type Same } from './common.js';
 
 const MAX_MEMBERS = 10_000;
@@ -11,7 +11,7 @@ export const membersResponse = object({ convo_id: string, members: Type.Array(di
 
 // The type checker holds these schemas to the wire contract.
 type Checks = [
-  Assert<Same<typeof replaceMembersBody, ReplaceMembersRequest>>,
-  Assert<Same<typeof changeMembersBody, ChangeMembersRequest>>,
-  Assert<Same<typeof membersResponse, Members>>,
+  Assert<Same<typeof replaceMembersBody, wire.ReplaceMembersRequest>>,
+  Assert<Same<typeof changeMembersBody, wire.ChangeMembersRequest>>,
+  Assert<Same<typeof membersResponse, wire.Members>>,
 ];

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { Limits } from '../client/wire.js';
+import type * as wire from '../client/wire.js';
 import { integer, nullable, type Assert, type Same } from './common.js';
 
 export const limitsResponse = Type.Object({
@@ -18,4 +18,4 @@ export const limitsResponse = Type.Object({
 });
 
 // The type checker holds this schema to the wire contract.
-type Checks = [Assert<Same<typeof limitsResponse, Limits>>];
+type Checks = [Assert<Same<typeof limitsResponse, wire.Limits>>];

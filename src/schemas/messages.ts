@@ -1,15 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import {
-  PENDING_PAGE_DEFAULT,
-  PENDING_PAGE_MAX,
-  type AckRequest,
-  type AckResult,
-  type CommitRequest,
-  type CommittedMessage,
-  type MessageInfo,
-  type PendingPage,
-  type PendingQuery,
-} from '../client/wire.js';
+import { PENDING_PAGE_DEFAULT, PENDING_PAGE_MAX } from '../client/wire.js';
+import type * as wire from '../client/wire.js';
 import { anyObject, convoId, did, integer, nullable, object, string, time, uuid, type Assert, type Same } from './common.js';
 
 /** The recipient cap is a configuration value, so this schema is built per app. */
@@ -60,11 +51,11 @@ export const ackManyResponse = object({ acked: Type.Array(uuid), not_found: Type
 
 // The type checker holds these schemas to the wire contract.
 type Checks = [
-  Assert<Same<ReturnType<typeof commitBody>, CommitRequest>>,
-  Assert<Same<typeof commitResponse, CommittedMessage>>,
-  Assert<Same<typeof pendingQuery, PendingQuery>>,
-  Assert<Same<typeof pendingResponse, PendingPage>>,
-  Assert<Same<typeof messageResponse, MessageInfo>>,
-  Assert<Same<typeof ackManyBody, AckRequest>>,
-  Assert<Same<typeof ackManyResponse, AckResult>>,
+  Assert<Same<ReturnType<typeof commitBody>, wire.CommitRequest>>,
+  Assert<Same<typeof commitResponse, wire.CommittedMessage>>,
+  Assert<Same<typeof pendingQuery, wire.PendingQuery>>,
+  Assert<Same<typeof pendingResponse, wire.PendingPage>>,
+  Assert<Same<typeof messageResponse, wire.MessageInfo>>,
+  Assert<Same<typeof ackManyBody, wire.AckRequest>>,
+  Assert<Same<typeof ackManyResponse, wire.AckResult>>,
 ];

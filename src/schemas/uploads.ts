@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { CompletedUpload, CompleteRequest, FreshUrls, Reservation, ReserveRequest, UploadInfo, UrlsRequest } from '../client/wire.js';
+import type * as wire from '../client/wire.js';
 import { MAX_ETAG_CHARS, MAX_PARTS } from '../config.js';
 import { constant, convoId, integer, md5, object, oneOfValues, sha256, string, stringMap, time, uuid, type Assert, type Same } from './common.js';
 
@@ -60,11 +60,11 @@ export const uploadResponse = object({
 
 // The type checker holds these schemas to the wire contract.
 type Checks = [
-  Assert<Same<typeof reserveBody, ReserveRequest>>,
-  Assert<Same<typeof urlsBody, UrlsRequest>>,
-  Assert<Same<typeof completeBody, CompleteRequest>>,
-  Assert<Same<typeof reserveResponse, Reservation>>,
-  Assert<Same<typeof urlsResponse, FreshUrls>>,
-  Assert<Same<typeof completeResponse, CompletedUpload>>,
-  Assert<Same<typeof uploadResponse, UploadInfo>>,
+  Assert<Same<typeof reserveBody, wire.ReserveRequest>>,
+  Assert<Same<typeof urlsBody, wire.UrlsRequest>>,
+  Assert<Same<typeof completeBody, wire.CompleteRequest>>,
+  Assert<Same<typeof reserveResponse, wire.Reservation>>,
+  Assert<Same<typeof urlsResponse, wire.FreshUrls>>,
+  Assert<Same<typeof completeResponse, wire.CompletedUpload>>,
+  Assert<Same<typeof uploadResponse, wire.UploadInfo>>,
 ];
