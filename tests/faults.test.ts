@@ -272,8 +272,13 @@ deletes.after(({ app }) => app.close());
 
 const INJECTED = 'injectPartialDeleteFailure';
 
-/** The store reports `failing` keys as errors of their DeleteObjects batch (and keeps them). */
-function failDeletesOf(app: TestApp, failing: Set<string>): void {
+/**
+ * The store reports `failing` keys as errors of their DeleteObjects batch (and keeps them) until
+ * stop(). The client resolves its middleware once per command and keeps it (cacheMiddleware), so a
+ * removed middleware would go on running: stop() empties the set instead.
+ */
+function failDeletesOf(app: TestApp, keys: ReadonlySet<string>): { stop(): void } {
+  const failing = new Set(keys);
   app.ctx.store.client.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName !== 'DeleteObjectsCommand') return next(args);
@@ -289,6 +294,7 @@ function failDeletesOf(app: TestApp, failing: Set<string>): void {
     },
     { step: 'initialize', name: INJECTED },
   );
+  return { stop: () => failing.clear() };
 }
 
 deletes('failed keys keep their rows and objects, the rest are reclaimed, and the next pass finishes the job', async ({ app }) => {
@@ -301,13 +307,13 @@ deletes('failed keys keep their rows and objects, the rest are reclaimed, and th
   const messageKeys = await Promise.all(messages.map(keyOf));
   const failing = new Set([messageKeys[1]!, messageKeys[3]!, expired[0]!.blob_key, expired[2]!.blob_key]);
 
-  failDeletesOf(app, failing);
+  const injection = failDeletesOf(app, failing);
   const later = new Date(start + 31 * DAY); // past retention and every commit deadline
   let report;
   try {
     report = await reconcile(app.ctx, { now: later });
   } finally {
-    app.ctx.store.client.middlewareStack.remove(INJECTED);
+    injection.stop();
   }
   assert.not.ok(report.complete);
   assert.ok(report.errors.some((e) => e.category === 'retention'), JSON.stringify(report.errors));
