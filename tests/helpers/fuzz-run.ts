@@ -151,6 +151,9 @@ async function createWorld(app: TestApp): Promise<World> {
     },
     { step: 'initialize', name: 'fuzzStoreWrites' },
   );
+  // The client caches each command's middleware chain at its first use (cacheMiddleware): forget
+  // the chains built so far, or commands already sent would go on without the watch.
+  delete (app.ctx.store.client as unknown as { handlers?: unknown }).handlers;
   await resetConvo(w, 'convo');
   await resetConvo(w, 'elsewhere');
   for (const role of ID_ROLES) await rebuild(w, role);
