@@ -1,9 +1,11 @@
 // The Koa application: middleware order and the routers. No I/O happens here.
+import { createServer as createHttpServer, type Server } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { devPage, devPageEnabled } from './dev/dev-page.js';
+import { answerClientErrors } from './http/client-error.js';
 import { cors } from './http/cors.js';
 import { errorHandler } from './http/error-handler.js';
 import { requestScope } from './http/request-scope.js';
@@ -45,4 +47,11 @@ export function createApp(app: AppContext): Koa {
   koa.use(router.routes());
   koa.use(router.allowedMethods());
   return koa;
+}
+
+/** The HTTP server of the app: Koa's, with the house error body for requests Node's parser refuses. */
+export function createServer(app: AppContext): Server {
+  const server = createHttpServer(createApp(app).callback());
+  server.on('clientError', answerClientErrors(app));
+  return server;
 }

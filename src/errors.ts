@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'UploadMismatch',
   'RateLimited',
   'QuotaExceeded',
+  'HeadersTooLarge',
   'StorageUnavailable',
   'DatabaseUnavailable',
   'AuthUnavailable',
@@ -88,6 +89,9 @@ export const rateLimited = (message: string, retryAfterSeconds: number) =>
 /** The byte quota (MAX_BYTES_PER_DAY): its wait is hours, not seconds, so a code of its own lets a client not sit it out. */
 export const quotaExceeded = (message: string, retryAfterSeconds: number) =>
   new AppError(429, 'QuotaExceeded', message, undefined, retryAfterSeconds);
+// 431: refused by Node's HTTP parser, before any route (src/http/client-error.ts).
+export const headersTooLarge = (limitBytes: number) =>
+  new AppError(431, 'HeadersTooLarge', `The request headers exceed ${limitBytes} bytes in total; send a smaller token or fewer headers.`);
 // 503
 export const storageUnavailable = () =>
   new AppError(503, 'StorageUnavailable', 'The storage service is unavailable; nothing was written. Retry later.', undefined, UNAVAILABLE_RETRY_SECONDS);

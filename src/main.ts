@@ -2,7 +2,7 @@
 // SIGTERM it stops accepting, finishes in-flight requests, closes the pool
 // and stops the embedded services, within 5 s.
 import type { Server } from 'node:http';
-import { createApp } from './app.js';
+import { createServer } from './app.js';
 import { ConfigError, loadConfig, loadDotEnv, quietAwsSdkNodeWarning } from './config.js';
 import { createContext, type AppContext } from './context.js';
 import { devStoreRules } from './dev/embedded.js';
@@ -88,8 +88,7 @@ async function main(): Promise<void> {
   if (app.embedded.postgres) log.info(app.embedded.postgres);
   if (app.embedded.r2) log.info(app.embedded.r2);
 
-  const koa = createApp(app);
-  server = koa.listen({ port: config.port, host: config.host });
+  server = createServer(app).listen({ port: config.port, host: config.host });
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

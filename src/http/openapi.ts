@@ -32,6 +32,7 @@ function sharedErrors(r: RouteDef): Record<number, string> {
     e[415] = 'UnsupportedMediaType: a body that is not JSON';
   }
   if (r.auth) e[429] = 'RateLimited; has Retry-After';
+  e[431] = 'HeadersTooLarge: request headers above 16 KiB in total (Node refuses them before any route)';
   e[500] = 'InternalError: a bug; never with details';
   if (r.auth) e[503] = 'DatabaseUnavailable, StorageUnavailable or AuthUnavailable (keep the token); has Retry-After';
   return e;

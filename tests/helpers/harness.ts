@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createApp } from '../../src/app.js';
+import { createServer } from '../../src/app.js';
 import { ManualClock, type Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
@@ -181,7 +181,7 @@ export async function startTestApp(options: TestEnvOptions = {}): Promise<TestAp
     onQuery: options.onQuery,
     defaultMetrics: options.defaultMetrics ?? false,
   });
-  const server: Server = createApp(ctx).listen(0, '127.0.0.1');
+  const server: Server = createServer(ctx).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const addr = server.address();
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
