@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import cron from 'node-cron';
+import { envReader, type Env, type EnvReader } from './env-reader.js';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -110,8 +111,6 @@ export const DID_PATTERN = '^(did:plc:[a-z2-7]{24}|did:web:[a-zA-Z0-9-]+(\\.[a-z
 const DID_RE = new RegExp(DID_PATTERN);
 export const isDid = (value: string): boolean => value.length <= 253 && DID_RE.test(value);
 
-type Env = Record<string, string | undefined>;
-
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /**
@@ -140,66 +139,6 @@ export function loadConfig(
     jwt: Object.freeze(config.jwt),
   });
 }
-
-/** Stage 1, read: one typed value per variable; a malformed value is a problem and its default is used. */
-function envReader(env: Env, problems: string[]) {
-  const raw = (name: string): string | undefined => {
-    const v = env[name];
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
-  };
-  const str = (name: string, fallback: string): string => raw(name) ?? fallback;
-  const opt = (name: string): string | null => raw(name) ?? null;
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const v = raw(name);
-    if (v === undefined) return fallback;
-    if (!/^\d+$/.test(v)) {
-      problems.push(`${name} must be a whole number, got "${v}"`);
-      return fallback;
-    }
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be between ${min} and ${max}, got ${v}`);
-      return fallback;
-    }
-    return n;
-  };
-  const bool = (name: string, fallback: boolean): boolean => {
-    const v = raw(name)?.toLowerCase();
-    if (v === undefined) return fallback;
-    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-    if (['0', 'false', 'no', 'off'].includes(v)) return false;
-    problems.push(`${name} must be true or false, got "${raw(name)}"`);
-    return fallback;
-  };
-  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
-    const v = raw(name);
-    if (v === undefined) return fallback;
-    if ((allowed as readonly string[]).includes(v)) return v as T;
-    problems.push(`${name} must be one of ${allowed.join(', ')}, got "${v}"`);
-    return fallback;
-  };
-  const list = (name: string): string[] =>
-    (raw(name) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const url = (name: string): string | null => {
-    const v = opt(name);
-    if (v === null) return null;
-    try {
-      const u = new URL(v);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
-      return v.replace(/\/+$/, '');
-    } catch {
-      problems.push(`${name} must be an http(s) URL, got "${v}"`);
-      return null;
-    }
-  };
-  /** A problem found after reading (a rule on one or more values). */
-  const problem = (text: string): void => {
-    problems.push(text);
-  };
-  return { raw, str, opt, int, bool, oneOf, list, url, problem };
-}
-
-type EnvReader = ReturnType<typeof envReader>;
 
 /** Stage 2, validate: every variable on its own, into a Config. */
 function readConfig(read: EnvReader, cwd: string): Config {
