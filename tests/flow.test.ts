@@ -109,7 +109,7 @@ test('every URL is signed by the one presigner built at start (no per-request si
     assert.is((await commit(app, alice, { message_id: r.message_id, recipients: [bob] })).status, 201);
     await app.call('GET', `/api/v1/messages/${r.message_id}`, { as: bob });
     await app.call('GET', `/api/v1/messages/${r.message_id}/blob`, { as: bob });
-    assert.is(calls, 4, 'reserve, /urls, GET and /blob each signed through the shared presigner');
+    assert.is(calls, 5, "reserve, /urls, the commit's HEAD, GET and /blob each signed through the shared presigner");
     assert.is(store.presigner, presigner, 'still the same presigner');
   } finally {
     presigner.presign = original;
