@@ -38,6 +38,9 @@ export async function storePut(
       method: 'PUT',
       headers: { ...headers, 'content-length': String(data.length), ...(refusal ? { expect: '100-continue' } : {}) },
       signal,
+      // A connection of its own: the store may close one after a refusal or when idle, and a kept-alive
+      // socket reused at that moment fails the next PUT with "socket hang up" (seen under load).
+      agent: false,
     });
     let sent = false;
     const send = () => {
