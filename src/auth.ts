@@ -72,8 +72,9 @@ function algorithmFor(key: KeyObject): string {
  * through WebCrypto, ~70 µs; README, "Performance"). Only a token that passed every check is kept,
  * under its exact text, and only while that verdict cannot change: until JWT_CACHE_SECONDS from now
  * or its exp, whichever comes first (an accepted token's exp is never later than iat plus
- * JWT_MAX_AGE_SECONDS). After that it is verified again in full, so an expiry is answered as one. What the cache does change: a key withdrawn from
- * the JWKS stops being honoured for tokens already seen within JWT_CACHE_SECONDS, not at once.
+ * JWT_MAX_AGE_SECONDS). After that it is verified again in full, so an expiry is answered as one.
+ * What the cache does change: a key withdrawn from the JWKS stops being honoured for tokens already
+ * seen within JWT_CACHE_SECONDS, not at once.
  * Bounded: the oldest entry goes when it is full. Invalid tokens are never kept.
  */
 class VerifiedTokens {

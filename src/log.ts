@@ -32,7 +32,13 @@ export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logg
   }
   if (options.destination) return pino(opts, options.destination);
   const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const timer = setInterval(() => stdout.flush(), FLUSH_MS).unref();
+  const timer = setInterval(() => {
+    try {
+      stdout.flush();
+    } catch {
+      // Ended (the process is exiting): nothing more to write.
+    }
+  }, FLUSH_MS).unref();
   stdout.once('close', () => clearInterval(timer));
   return pino(opts, stdout);
 }
