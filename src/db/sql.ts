@@ -17,6 +17,8 @@ export interface SqlOptions {
   prepare?: boolean;
   /** Called with each statement's text as it is sent (tests count round trips with it). */
   onQuery?: (statement: string) => void;
+  /** Called with each NOTICE the server sends (default: ignored). */
+  onNotice?: (message: string) => void;
 }
 
 export function createSql(url: string, options: SqlOptions = {}): Sql {
@@ -26,7 +28,7 @@ export function createSql(url: string, options: SqlOptions = {}): Sql {
     idle_timeout: 30,
     connect_timeout: 5,
     prepare: options.prepare ?? true,
-    onnotice: () => {},
+    onnotice: options.onNotice ? (n: { message?: string }) => options.onNotice!(String(n.message ?? '')) : () => {},
     ...(onQuery ? { debug: (_connection: number, statement: string) => onQuery(statement) } : {}),
     connection: { application_name: options.applicationName ?? 'mls-blob-broker' },
     // int8 columns (sizes, counts) fit in a double far beyond R2's 5 TiB object limit.
