@@ -21,3 +21,33 @@ export class ManualClock implements Clock {
     this.t += ms;
   }
 }
+
+const DAY_MS = 86_400_000;
+const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
+let cachedDay = Number.NaN;
+let cachedPrefix = '';
+
+/**
+ * `new Date(ms).toISOString()`, at a fraction of its cost for a run of times on the same UTC day (a
+ * pending page's 100 timestamps): the date part is kept from the last call, the time of day is
+ * arithmetic. Same spelling, same RangeError outside the Date range.
+ */
+export function isoMillis(ms: number): string {
+  const day = Math.floor(ms / DAY_MS) * DAY_MS;
+  if (day !== cachedDay || !Number.isInteger(ms)) {
+    const full = new Date(ms).toISOString();
+    if (Number.isInteger(ms)) {
+      cachedDay = day;
+      cachedPrefix = full.slice(0, -13); // "…T", before "HH:mm:ss.sssZ"
+    }
+    return full;
+  }
+  let t = ms - day;
+  const milli = t % 1000;
+  t = (t - milli) / 1000;
+  const s = t % 60;
+  t = (t - s) / 60;
+  const m = t % 60;
+  return `${cachedPrefix}${pad2((t - m) / 60)}:${pad2(m)}:${pad2(s)}.${pad3(milli)}Z`;
+}

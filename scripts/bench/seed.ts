@@ -67,7 +67,7 @@ export async function seedMembers(sql: Sql, convoId: string, dids: readonly stri
 export async function explainPending(sql: Sql): Promise<string> {
   const rows = await sql`
     explain (analyze, buffers, costs off, timing off, summary off)
-    select m.id, m.convo_id, m.sender_did, m.size, m.created_at
+    select m.id, m.convo_id, m.sender_did, m.size, floor(extract(epoch from m.created_at) * 1000)::int8 as created_ms
     from message_recipients r join messages m on m.id = r.message_id
     where r.recipient_did = ${benchDid(7)} and not r.delivered
     order by r.message_id limit 101`;

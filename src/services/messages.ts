@@ -7,15 +7,18 @@ import {
   type CommitRequest,
   type CommittedMessage,
   type MessageInfo,
+  type PendingMessage,
+  type PendingPage,
   type PendingQuery,
 } from '../client/wire.js';
+import { isoMillis } from '../clock.js';
 import type { AppContext } from '../context.js';
 import {
   ackMessages,
   commitMessageRows,
   getMessageVisibleTo,
   getMessageWithRecipientCount,
-  pendingPageJson,
+  pendingPage,
   type MessageRow,
 } from '../db/messages.js';
 import { finishUpload, getUpload, getUploadForCommit } from '../db/uploads.js';
@@ -193,16 +196,17 @@ export function decodeCursor(cursor: string): string {
   return m[1]!;
 }
 
-/**
- * A pending page as the JSON text of its answer (see pendingPageJson): the route sends it as it is.
- * Its shape is `PendingPage`, which the suites check against /openapi.json on every answer.
- */
-export async function listPending(app: AppContext, caller: Caller, q: PendingQuery): Promise<string> {
+/** A page of the caller's pending messages, oldest first, with the cursor of the next page. */
+export async function listPending(app: AppContext, caller: Caller, q: PendingQuery): Promise<PendingPage> {
   const limit = q.limit ?? PENDING_PAGE_DEFAULT;
   const after = q.cursor === undefined ? null : decodeCursor(q.cursor);
-  const page = await pendingPageJson(app.sql, { recipientDid: caller.did, after, convoId: q.convo_id ?? null, limit });
-  const cursor = page.nextAfter === null ? 'null' : JSON.stringify(encodeCursor(page.nextAfter));
-  return `{"messages":${page.messagesJson},"cursor":${cursor}}`;
+  const page = await pendingPage(app.sql, { recipientDid: caller.did, after, convoId: q.convo_id ?? null, limit });
+  const messages = new Array<PendingMessage>(page.rows.length);
+  for (let i = 0; i < page.rows.length; i++) {
+    const r = page.rows[i]!;
+    messages[i] = { message_id: r.id, convo_id: r.convo_id, sender_did: r.sender_did, size: r.size, created_at: isoMillis(r.created_ms) };
+  }
+  return { messages, cursor: page.nextAfter === null ? null : encodeCursor(page.nextAfter) };
 }
 
 /**

@@ -39,12 +39,7 @@ export const messageRoutes = (config: Readonly<Config>): RouteDef[] => [
     auth: true,
     query: pendingQuery,
     responses: { 200: { description: 'A page', schema: pendingResponse } },
-    // The page arrives as JSON text, serialized by PostgreSQL (src/db/messages.ts pendingPageJson).
-    handle: async ({ app, caller, query }) => ({
-      status: 200,
-      headers: { 'content-type': 'application/json; charset=utf-8' },
-      body: await listPending(app, caller, query),
-    }),
+    handle: async ({ app, caller, query }) => ({ status: 200, body: await listPending(app, caller, query) }),
   }),
   defineRoute({
     method: 'POST',
