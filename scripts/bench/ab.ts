@@ -47,7 +47,7 @@ try {
     const s =
       values.scenario === 'ack'
         ? await ackScenario({ connections: 50, seconds: 3, maxRequests: 5000 })
-        : await reserveScenario({ connections: 50, seconds: 3, maxRequests: 1_000_000 });
+        : await reserveScenario({ connections: 50, seconds: 3, maxRequests: 1_000_000 }, admin);
     log(`${s.name}: A = this checkout, B = with ${nodeArgs.join(' ') || 'no extra flags'} ${values['b-env']}`);
     // runScenario's "baseline" is A and its "broker" B; both get the broker's requests.
     const r = await runScenario(

@@ -5,6 +5,7 @@
 import type { BrokerChild } from './child.js';
 import { diff } from './child.js';
 import { runLoad, type LoadResult, type Req } from './http-load.js';
+import { cpuDiff, type CpuShares } from './machine-cpu.js';
 
 export type Target = 'broker' | 'baseline';
 
@@ -22,6 +23,10 @@ export interface Scenario {
 export interface Run extends LoadResult {
   /** CPU of the serving process per request, ms. */
   cpuMsPerRequest: number;
+  /** CPU per request of the rest of the machine's work for the run, ms (NaN without a sampler). */
+  postgresMsPerRequest: number;
+  emulatorMsPerRequest: number;
+  loadGeneratorMsPerRequest: number;
 }
 
 export interface Stat {
@@ -52,8 +57,18 @@ function forBaseline(make: (i: number) => Req, expect: number): (i: number) => R
   };
 }
 
-async function measure(s: Scenario, child: BrokerChild, target: Target, run: number, seconds: number): Promise<Run> {
+const NO_SHARES: CpuShares = { postgresMs: NaN, emulatorMs: NaN, loadGeneratorMs: NaN };
+
+async function measure(
+  s: Scenario,
+  child: BrokerChild,
+  target: Target,
+  run: number,
+  seconds: number,
+  shares: () => CpuShares = () => NO_SHARES,
+): Promise<Run> {
   const make = await s.prepare(target, run);
+  const sharesBefore = shares();
   const before = await child.sample();
   const r = await runLoad({
     url: child.url,
@@ -64,13 +79,21 @@ async function measure(s: Scenario, child: BrokerChild, target: Target, run: num
     expect: s.expect,
   });
   const used = diff(before, await child.sample());
-  return { ...r, cpuMsPerRequest: used.cpuUs / 1000 / Math.max(1, r.requests) };
+  const others = cpuDiff(sharesBefore, shares());
+  const per = (ms: number) => ms / Math.max(1, r.requests);
+  return {
+    ...r,
+    cpuMsPerRequest: per(used.cpuUs / 1000),
+    postgresMsPerRequest: per(others.postgresMs),
+    emulatorMsPerRequest: per(others.emulatorMs),
+    loadGeneratorMsPerRequest: per(others.loadGeneratorMs),
+  };
 }
 
 export async function runScenario(
   s: Scenario,
   children: { broker: BrokerChild; baseline: BrokerChild },
-  o: { rounds: number; warmupSeconds: number; log: (line: string) => void },
+  o: { rounds: number; warmupSeconds: number; log: (line: string) => void; shares?: () => CpuShares },
 ): Promise<ScenarioResult> {
   let run = 0;
   await measure(s, children.baseline, 'baseline', run++, o.warmupSeconds);
@@ -78,13 +101,15 @@ export async function runScenario(
   if (warm.errors > 0) o.log(`  warm-up: ${warm.errors} errors, first: ${warm.firstError}`);
   const rounds: { baseline: Run; broker: Run }[] = [];
   for (let i = 0; i < o.rounds; i++) {
-    const baseline = await measure(s, children.baseline, 'baseline', run++, s.seconds);
-    const broker = await measure(s, children.broker, 'broker', run++, s.seconds);
+    const baseline = await measure(s, children.baseline, 'baseline', run++, s.seconds, o.shares);
+    const broker = await measure(s, children.broker, 'broker', run++, s.seconds, o.shares);
     rounds.push({ baseline, broker });
     o.log(
       `  round ${i + 1}: baseline ${baseline.perSecond.toFixed(0)}/s p99 ${baseline.p99ms.toFixed(1)} ms · broker ${broker.perSecond.toFixed(0)}/s ` +
         `p50 ${broker.p50ms.toFixed(1)} ms p99 ${broker.p99ms.toFixed(1)} ms · ×${(broker.perSecond / baseline.perSecond).toFixed(2)}` +
         ` · CPU/request ${(baseline.cpuMsPerRequest * 1000).toFixed(0)} µs baseline, ${(broker.cpuMsPerRequest * 1000).toFixed(0)} µs broker` +
+        ` (with it: PostgreSQL ${(broker.postgresMsPerRequest * 1000).toFixed(0)} µs, emulator ${(broker.emulatorMsPerRequest * 1000).toFixed(0)} µs,` +
+        ` load generator ${(broker.loadGeneratorMsPerRequest * 1000).toFixed(0)} µs; baseline's load generator ${(baseline.loadGeneratorMsPerRequest * 1000).toFixed(0)} µs)` +
         (broker.errors > 0 ? ` · ${broker.errors} errors, first: ${broker.firstError}` : ''),
     );
   }

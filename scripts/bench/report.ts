@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ColdStart } from './cold-start.js';
-import type { ScenarioResult, Stat } from './ratios.js';
+import type { Run, ScenarioResult, Stat } from './ratios.js';
 import type { ReconcileResult } from './reconcile-scale.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,6 +32,12 @@ function machine(): string {
 
 const x_ = (s: Stat) => `×${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const us = (ms: number) => (Number.isNaN(ms) ? '–' : `${(ms * 1000).toFixed(0)} µs`);
+/** Medians over the rounds of where one broker request's CPU went, machine-wide. */
+const cpu = (b: Run[]) =>
+  [b.map((q) => q.cpuMsPerRequest), b.map((q) => q.postgresMsPerRequest), b.map((q) => q.emulatorMsPerRequest), b.map((q) => q.loadGeneratorMsPerRequest)]
+    .map((xs) => us(median(xs)))
+    .join(' · ');
 
 export function report(r: Report): string {
   const s = r.settings;
@@ -52,17 +58,19 @@ export function report(r: Report): string {
     `${s.connections} keep-alive connections (the one-sender scenario: 20), closed loop, ${s.warmupSeconds} s warm-up of each side, then`,
     `${s.rounds} rounds in which the baseline and the broker each run ${s.seconds} s with the same requests. Each ratio is`,
     'broker ÷ baseline within one round; shown as median (min–max) over the rounds. Throughput: higher is',
-    'better; latency ratios: lower is better.',
+    'better; latency ratios: lower is better. CPU per request, machine-wide (medians over the rounds): the broker',
+    'process, PostgreSQL (postmaster and every process under it, background work included), the R2 emulator',
+    '(workerd) and the load generator; for the baseline, its process + the load generator.',
     '',
-    '| scenario | throughput | p50 | p99 | broker req/s | broker p50 / p99 | baseline req/s | baseline p99 | broker CPU / req | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| scenario | throughput | p50 | p99 | broker req/s | broker p50 / p99 | baseline req/s | baseline p99 | CPU / req: broker · PostgreSQL · emulator · load generator | baseline CPU / req | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...r.results.map((x) => {
       const b = x.rounds.map((r) => r.broker);
       const base = x.rounds.map((r) => r.baseline);
       return (
         `| ${x.name} | ${x_(x.throughput)} | ${x_(x.p50)} | ${x_(x.p99)} | ${median(b.map((q) => q.perSecond)).toFixed(0)} | ` +
         `${median(b.map((q) => q.p50ms)).toFixed(1)} / ${median(b.map((q) => q.p99ms)).toFixed(1)} ms | ${median(base.map((q) => q.perSecond)).toFixed(0)} | ` +
-        `${median(base.map((q) => q.p99ms)).toFixed(1)} ms | ${median(b.map((q) => q.cpuMsPerRequest)).toFixed(2)} ms | ${b.reduce((a, q) => a + q.errors, 0)} |`
+        `${median(base.map((q) => q.p99ms)).toFixed(1)} ms | ${cpu(b)} | ${us(median(base.map((q) => q.cpuMsPerRequest)))} + ${us(median(base.map((q) => q.loadGeneratorMsPerRequest)))} | ${b.reduce((a, q) => a + q.errors, 0)} |`
       );
     }),
     '',

@@ -13,6 +13,7 @@ import { createSql } from '../../src/db/sql.js';
 import { harness, stopHarness, testEnv } from '../../tests/helpers/harness.js';
 import { startBrokerChild, type BrokerChild } from './child.js';
 import { coldStart, type ColdStart } from './cold-start.js';
+import { cpuSampler, postmasterPid } from './machine-cpu.js';
 import { runScenario, type Scenario, type ScenarioResult } from './ratios.js';
 import { reconcileAtScale, type ReconcileResult } from './reconcile-scale.js';
 import { report } from './report.js';
@@ -51,19 +52,21 @@ async function ratios(): Promise<{ results: ScenarioResult[]; explain: string; s
   const broker = await startBrokerChild(env, { nodeArgs });
   const baseline = await startBrokerChild(env, { script: 'baseline.ts' });
   const children = { broker, baseline };
+  // PostgreSQL's share is known only for the embedded cluster (not with TEST_DATABASE_URL).
+  const shares = cpuSampler(postmasterPid(path.join((await harness()).root, 'postgres')) ?? -1);
   const results: ScenarioResult[] = [];
   const { connections, seconds } = SETTINGS;
   const timed = { connections, seconds, maxRequests: 1_000_000 };
   const run = async (s: Scenario) => {
     if (!wants(s.name)) return;
     log(`${s.name} (${s.connections} connections)`);
-    results.push(await runScenario(s, children, { rounds: SETTINGS.rounds, warmupSeconds: SETTINGS.warmupSeconds, log }));
+    results.push(await runScenario(s, children, { rounds: SETTINGS.rounds, warmupSeconds: SETTINGS.warmupSeconds, log, shares }));
   };
   let explain = '';
   let seedSeconds = 0;
   try {
-    await run(await reserveScenario(timed));
-    await run(await soloScenario({ connections: 20, seconds, maxRequests: 1_000_000 }));
+    await run(await reserveScenario(timed, admin));
+    await run(await soloScenario({ connections: 20, seconds, maxRequests: 1_000_000 }, admin));
     await run(await commitScenario({ connections, seconds, maxRequests: quick ? 400 : 1000 }, broker.url));
     if (!['pending', 'fetch', 'ack'].some(wants)) return { results, explain, seedSeconds };
     log(`seeding ${SETTINGS.smallRows.toLocaleString('en')} recipient rows`);

@@ -4,6 +4,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { TEST_SECRET } from '../../tests/helpers/harness.js';
 import { mintToken } from '../../tests/helpers/tokens.js';
+import type { Sql } from '../../src/db/sql.js';
 import type { Req } from './http-load.js';
 import type { Scenario, Target } from './ratios.js';
 import { benchDid, benchMessageId, MEASURED_DIDS, measuredRecipient } from './seed.js';
@@ -36,22 +37,36 @@ const DATA = randomBytes(64);
 const MD5 = createHash('md5').update(DATA).digest('base64');
 const RESERVE_BODY = Buffer.from(JSON.stringify({ convo_id: CONVO, size: DATA.length, md5: MD5 }));
 
-export async function reserveScenario(t: Timing): Promise<Scenario> {
+/**
+ * Before each broker run, the open uploads earlier runs left (not timed). A real sender commits what
+ * it reserves and has at most MAX_PENDING_UPLOADS (20) open; here nothing commits and the cap is
+ * raised, and the count under the sender's lock (exact, up to the cap) would otherwise grow with
+ * every run: by the last round each sender would have hundreds open, the solo sender thousands.
+ */
+async function clearOpenUploads(admin: Sql, target: Target): Promise<void> {
+  if (target === 'broker') await admin`delete from uploads where convo_id = ${CONVO} and state = 'pending'`;
+}
+
+export async function reserveScenario(t: Timing, admin: Sql): Promise<Scenario> {
   const headers = await Promise.all(SENDERS.map(async (d) => json(await token(d))));
   return {
     name: 'reserve `POST /api/v1/uploads` (single PUT), 200 senders',
     ...t,
     expect: 201,
-    prepare: async () => (i) => ({ method: 'POST', path: '/api/v1/uploads', headers: headers[i % headers.length]!, body: RESERVE_BODY }),
+    prepare: async (target) => {
+      await clearOpenUploads(admin, target);
+      return (i) => ({ method: 'POST', path: '/api/v1/uploads', headers: headers[i % headers.length]!, body: RESERVE_BODY });
+    },
   };
 }
 
-export async function soloScenario(t: Timing): Promise<Scenario> {
+export async function soloScenario(t: Timing, admin: Sql): Promise<Scenario> {
   return {
     name: 'reserve, one sender (pending cap raised)',
     ...t,
     expect: 201,
-    prepare: async (_target, run) => {
+    prepare: async (target, run) => {
+      await clearOpenUploads(admin, target);
       const headers = json(await token(SOLO[run % SOLO.length]!));
       return () => ({ method: 'POST', path: '/api/v1/uploads', headers, body: RESERVE_BODY });
     },
