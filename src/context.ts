@@ -43,6 +43,11 @@ export interface ContextOptions {
   migrate?: boolean | 'check';
   /** A server records its embedded services for CLIs; a CLI joins a running server's. */
   share?: boolean;
+  /**
+   * The embedded services, already starting (the server starts them before loading its modules);
+   * without it they are resolved here, with `share`. Stopped here when the context cannot be made.
+   */
+  dev?: Promise<DevServices>;
   /** Pool size; CLIs need few connections. */
   poolSize?: number;
   /** Process-wide default metrics (event loop, memory): for the server only. */
@@ -53,7 +58,7 @@ export interface ContextOptions {
 
 export async function createContext(config: Readonly<Config>, options: ContextOptions = {}): Promise<AppContext> {
   const log = options.log ?? createLogger(config.logLevel);
-  const dev = await resolveDevServices(config, log, { share: options.share ?? false });
+  const dev = await (options.dev ?? resolveDevServices(config, log, { share: options.share ?? false }));
   let sql: Sql | undefined;
   let store: BlobStore | undefined;
   let redis: Redis | undefined;

@@ -1,12 +1,11 @@
-// Entry: config → context → app → listen → scheduler. The broker owns shutdown: on SIGINT or
-// SIGTERM it stops accepting, finishes in-flight requests, closes the pool
+// Entry: config → embedded services and modules → context → app → listen → scheduler. The broker
+// owns shutdown: on SIGINT or SIGTERM it stops accepting, finishes in-flight requests, closes the pool
 // and stops the embedded services, within 5 s.
 import type { Server } from 'node:http';
-import { createServer } from './app.js';
 import { ConfigError, loadConfig, loadDotEnv, quietAwsSdkNodeWarning } from './config.js';
-import { createContext, type AppContext } from './context.js';
-import { devStoreRules } from './dev/embedded.js';
-import { startScheduler, type Scheduler } from './jobs/scheduler.js';
+import type { AppContext } from './context.js';
+import { devStoreRules, loadDevServiceModules, resolveDevServices } from './dev/embedded.js';
+import type { Scheduler } from './jobs/scheduler.js';
 import { requestsInFlight } from './http/request-scope.js';
 import { createLogger } from './log.js';
 
@@ -78,8 +77,23 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (err, origin) => crash(err, origin));
   process.on('unhandledRejection', (reason) => crash(reason, 'unhandledRejection'));
 
+  // The embedded services (development defaults) take longest to come up: they start first, and the
+  // broker's own modules (the AWS SDK, Koa, the schemas: about a second) load while they boot, once
+  // the services' own code has loaded (loaded side by side, it would wait behind the broker's).
+  const dev = resolveDevServices(config, log, { share: true });
+  dev.catch(() => {}); // handled by createContext; meanwhile not an "unhandled rejection"
+  let modules;
   try {
-    app = await createContext(config, { log, share: true, defaultMetrics: true, migrate: config.migrateOnStart ? true : 'check' });
+    await loadDevServiceModules(config);
+    modules = await loadModules();
+  } catch (err) {
+    await dev.then((d) => d.stop(), () => {});
+    log.fatal({ err }, 'start failed');
+    process.exit(1);
+  }
+  const { createContext, createServer, startScheduler } = modules;
+  try {
+    app = await createContext(config, { log, dev, defaultMetrics: true, migrate: config.migrateOnStart ? true : 'check' });
   } catch (err) {
     log.fatal({ err }, 'start failed');
     process.exit(1);
@@ -111,6 +125,16 @@ async function main(): Promise<void> {
     log.fatal({ err }, 'cannot schedule reconciliation');
     void shutdown('scheduler-error', 1);
   }
+}
+
+/** What the broker runs on, loaded once the embedded services are on their way. */
+async function loadModules() {
+  const [{ createContext }, { createServer }, { startScheduler }] = await Promise.all([
+    import('./context.js'),
+    import('./app.js'),
+    import('./jobs/scheduler.js'),
+  ]);
+  return { createContext, createServer, startScheduler };
 }
 
 void main();

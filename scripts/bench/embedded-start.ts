@@ -7,8 +7,12 @@ import { startR2Emulator } from '../../src/dev/r2-emulator.js';
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: embedded-start.ts <dir>');
-const pg = await startEmbeddedPostgres(path.join(dir, 'postgres'));
-const r2 = await startR2Emulator({ persistDir: path.join(dir, 'r2'), buckets: ['catbird-messages'], accessKeyId: 'bench', secretAccessKey: 'bench-secret' });
+// Side by side, as the broker starts them (src/dev/embedded.ts) and as two independent services are
+// started anywhere: the broker is measured against the parts' own start, not against one after the other.
+const [pg, r2] = await Promise.all([
+  startEmbeddedPostgres(path.join(dir, 'postgres')),
+  startR2Emulator({ persistDir: path.join(dir, 'r2'), buckets: ['catbird-messages'], accessKeyId: 'bench', secretAccessKey: 'bench-secret' }),
+]);
 process.stdout.write('ready\n');
 const stop = async () => {
   await r2.stop();

@@ -98,6 +98,19 @@ async function stopOrphanEmulator(runtimeFile: string, log: Logger): Promise<voi
 }
 
 /**
+ * The code of the embedded services `config` needs, as `resolveDevServices` loads it: the broker
+ * waits for it before loading its own modules, which would otherwise queue ahead of it and hold
+ * the services' start back (scripts/bench/NOTES.md, "Round 3: cold start").
+ */
+export async function loadDevServiceModules(config: Pick<Config, 'databaseUrl' | 'store'>): Promise<void> {
+  await Promise.all([
+    config.databaseUrl === null ? import('./embedded-postgres.js').then((m) => m.loadEmbeddedPostgres()) : null,
+    config.store.endpoint === null ? import('./r2-emulator.js').then((m) => m.loadMiniflare()) : null,
+    config.store.endpoint === null ? import('./cors-front.js') : null,
+  ]);
+}
+
+/**
  * @param share when true (the server), record the running services for other processes;
  *              when false (CLIs), join a running server's services if there is one.
  */
@@ -123,42 +136,28 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
     };
   }
 
-  const stops: (() => Promise<void>)[] = [];
+  // PostgreSQL and the emulator are independent: they start side by side (each is a child process
+  // booting on its own), and a start that fails stops whatever did start before its error goes on.
+  const [pg, r2] = await Promise.allSettled([
+    needPg ? startPostgres(path.join(config.dataDir, 'postgres'), log) : null,
+    needR2 ? startStore(config, runtimeFile, log, options) : null,
+  ]);
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((err) => log.warn({ err }, 'stopping an embedded service failed'));
+    // The store before the database, as a broker's close stops its clients: front, emulator, PostgreSQL.
+    const stops = [r2.status === 'fulfilled' ? r2.value?.stop : undefined, pg.status === 'fulfilled' ? pg.value?.stop : undefined];
+    for (const stop of stops) await stop?.().catch((err) => log.warn({ err }, 'stopping an embedded service failed'));
     if (options.share) await rm(runtimeFile, { force: true });
   };
   try {
-    let databaseUrl = config.databaseUrl;
+    // PostgreSQL's failure is reported when both fail, as when they started one after the other.
+    if (pg.status === 'rejected') throw pg.reason;
+    if (r2.status === 'rejected') throw r2.reason;
+    const databaseUrl = pg.value?.url ?? config.databaseUrl!;
+    const storeEndpoint = r2.value?.front.endpoint ?? config.store.endpoint!;
     const started: DevServices['started'] = {};
-    if (needPg) {
-      const pgDir = path.join(config.dataDir, 'postgres');
-      await stopOrphanPostgres(pgDir, log);
-      const { startEmbeddedPostgres } = await import('./embedded-postgres.js');
-      const pg = await startEmbeddedPostgres(pgDir, { onLog: (line) => log.trace({ postgres: line }) });
-      stops.push(pg.stop);
-      databaseUrl = pg.url;
-      started.postgres = `embedded PostgreSQL on 127.0.0.1:${pg.port}, data in ${pgDir}`;
-    }
-    let storeEndpoint = config.store.endpoint;
-    let storeFront: CorsFront | null = null;
-    if (needR2) {
-      const r2Dir = path.join(config.dataDir, 'r2');
-      if (options.share) await stopOrphanEmulator(runtimeFile, log);
-      const { startR2Emulator } = await import('./r2-emulator.js');
-      const r2 = await startR2Emulator({
-        persistDir: r2Dir,
-        buckets: [config.store.bucket],
-        accessKeyId: config.store.accessKeyId,
-        secretAccessKey: config.store.secretAccessKey,
-      });
-      stops.push(r2.stop);
-      // Browsers reach the emulator through a front that answers CORS as R2 does with setup-bucket's rules.
-      const { startCorsFront } = await import('./cors-front.js');
-      storeFront = await startCorsFront({ emulatorEndpoint: r2.endpoint, rules: corsRules(config) });
-      stops.push(storeFront.stop);
-      storeEndpoint = storeFront.endpoint;
-      started.r2 = `local R2 emulator at ${storeFront.endpoint} (bucket ${config.store.bucket}; CORS as on R2 for CORS_ORIGINS and the broker's own origin), data in ${r2Dir}`;
+    if (pg.value) started.postgres = `embedded PostgreSQL on 127.0.0.1:${pg.value.port}, data in ${pg.value.dataDir}`;
+    if (r2.value) {
+      started.r2 = `local R2 emulator at ${storeEndpoint} (bucket ${config.store.bucket}; CORS as on R2 for CORS_ORIGINS and the broker's own origin), data in ${r2.value.dir}`;
     }
     if (options.share) {
       const runtime: RuntimeFile = {
@@ -169,11 +168,45 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
       };
       await writeFile(runtimeFile, JSON.stringify(runtime, null, 2), { mode: 0o600 });
     }
-    return { databaseUrl: databaseUrl!, storeEndpoint: storeEndpoint!, started, storeFront, stop: stopAll };
+    return { databaseUrl, storeEndpoint, started, storeFront: r2.value?.front ?? null, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
   }
+}
+
+/** The embedded PostgreSQL under `pgDir`, after stopping one an earlier broker left running there. */
+async function startPostgres(pgDir: string, log: Logger) {
+  await stopOrphanPostgres(pgDir, log);
+  const { startEmbeddedPostgres } = await import('./embedded-postgres.js');
+  return startEmbeddedPostgres(pgDir, { onLog: (line) => log.trace({ postgres: line }) });
+}
+
+/** The local R2 emulator and the CORS front before it; stopping it stops both. */
+async function startStore(config: Config, runtimeFile: string, log: Logger, options: { share: boolean }) {
+  const dir = path.join(config.dataDir, 'r2');
+  if (options.share) await stopOrphanEmulator(runtimeFile, log);
+  const { startR2Emulator } = await import('./r2-emulator.js');
+  const r2 = await startR2Emulator({
+    persistDir: dir,
+    buckets: [config.store.bucket],
+    accessKeyId: config.store.accessKeyId,
+    secretAccessKey: config.store.secretAccessKey,
+  });
+  let front: CorsFront;
+  try {
+    // Browsers reach the emulator through a front that answers CORS as R2 does with setup-bucket's rules.
+    const { startCorsFront } = await import('./cors-front.js');
+    front = await startCorsFront({ emulatorEndpoint: r2.endpoint, rules: corsRules(config) });
+  } catch (err) {
+    await r2.stop().catch(() => {});
+    throw err;
+  }
+  const stop = async () => {
+    await front.stop().catch((err) => log.warn({ err }, 'stopping the CORS front failed'));
+    await r2.stop();
+  };
+  return { dir, front, stop };
 }
 
 /** The origins a browser may use for a broker listening on host:port (every loopback name for a loopback host). */

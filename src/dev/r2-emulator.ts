@@ -34,6 +34,14 @@ const loaderScript = (secret: string) => `export default {
   },
 };`;
 
+let miniflare: Promise<typeof import('miniflare')> | undefined;
+
+/** Miniflare's code (large: about as long to load as the emulator takes to boot), loaded once. */
+export function loadMiniflare(): Promise<typeof import('miniflare')> {
+  miniflare ??= withoutForeignSignalHandlers(() => import('miniflare'));
+  return miniflare;
+}
+
 export async function startR2Emulator(options: {
   persistDir: string;
   buckets: readonly string[];
@@ -44,7 +52,7 @@ export async function startR2Emulator(options: {
   loader?: boolean;
 }): Promise<R2Emulator> {
   await mkdir(options.persistDir, { recursive: true });
-  const { Miniflare, Log, LogLevel } = await withoutForeignSignalHandlers(() => import('miniflare'));
+  const { Miniflare, Log, LogLevel } = await loadMiniflare();
   const credentials = { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey };
   const r2Buckets = Object.fromEntries(options.buckets.map((id, i) => [`B${i}`, { id, s3Credentials: credentials }]));
   const secret = randomBytes(24).toString('hex');
