@@ -1,7 +1,10 @@
 // Who is calling: JWT verification (README, "API reference", Authentication). Keys are imported once at start:
 // jose re-imports raw secret bytes on every call, which doubles the cost of a verification.
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import { importJWK, jwtVerify, type JWK, type JWTVerifyGetKey, type JWTPayload } from 'jose';
+import type { JWK, JWTVerifyGetKey, JWTPayload } from 'jose';
+// jose's subpaths: the package's root loads every algorithm and format (~50 modules) at start.
+import { importJWK } from 'jose/key/import';
+import { jwtVerify } from 'jose/jwt/verify';
 import type { JwtConfig } from './config.js';
 import { isDid } from './config.js';
 import { authUnavailable, invalidToken, type AppError } from './errors.js';

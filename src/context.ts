@@ -1,6 +1,6 @@
 // Every client the broker uses is built here, once, and passed explicitly. Nothing connects at import.
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createTokenVerifier, type TokenVerifier } from './auth.js';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './clock.js';
@@ -88,6 +88,8 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
     let limiter: RequestLimiter | null = null;
     if (config.rateLimitPerMinute > 0 && config.redisUrl !== null) {
       // Fail fast instead of queueing while Redis is away: the insurance limiter answers meanwhile.
+      // Loaded only when used: ioredis is a large part of what a start would otherwise load.
+      const { Redis } = await import('ioredis');
       redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: false });
       limiter = sharedLimiter(redis, config.rateLimitPerMinute, log, metrics);
       // Shared from the first request when Redis is there; a start never waits on it for long.

@@ -3,7 +3,8 @@
 // ours (503 AuthUnavailable, the client keeps its token), never a bad token (401, which makes
 // clients throw good tokens away). jose's createRemoteJWKSet reports such failures as generic
 // jose errors, indistinguishable from a malformed token, and drops its keys when a refetch fails.
-import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet } from 'jose/jwks/local';
 
 /** Fetching the key set failed; nothing is known about the token. */
 export class JwksUnavailable extends Error {

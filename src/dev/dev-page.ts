@@ -4,7 +4,7 @@
 // library) is bundled by esbuild, a devDependency loaded on first use.
 import { createSecretKey } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { SignJWT } from 'jose';
+import { SignJWT } from 'jose/jwt/sign';
 import type { Context, Next } from 'koa';
 import type { AppContext } from '../context.js';
 import { replaceMembers } from '../services/convos.js';

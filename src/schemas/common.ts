@@ -1,7 +1,8 @@
 // Building blocks of the route schemas. TypeBox builds plain JSON Schema, which ajv compiles as it
 // is and /openapi.json documents, and gives each schema its static type: a route's input type is
 // inferred from the schema that validates it (src/http/route.ts).
-import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
+import type { Static, TProperties, TSchema } from '@sinclair/typebox';
+import { Type } from './typebox.js';
 import { DID_PATTERN } from '../config.js';
 
 export const did = Type.String({ maxLength: 253, pattern: DID_PATTERN });

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type } from './typebox.js';
 import type * as wire from '../client/wire.js';
 import { integer, nullable, type Assert, type Same } from './common.js';
 

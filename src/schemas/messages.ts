@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type } from './typebox.js';
 import { PENDING_PAGE_DEFAULT, PENDING_PAGE_MAX } from '../client/wire.js';
 import type * as wire from '../client/wire.js';
 import { anyObject, convoId, did, integer, nullable, object, string, time, uuid, type Assert, type Same } from './common.js';

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type } from './typebox.js';
 import type * as wire from '../client/wire.js';
 import { MAX_ETAG_CHARS, MAX_PARTS } from '../config.js';
 import { constant, convoId, integer, md5, object, oneOfValues, sha256, string, stringMap, time, uuid, type Assert, type Same } from './common.js';

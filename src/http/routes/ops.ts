@@ -1,5 +1,5 @@
 // Operations: liveness, readiness, metrics and the API document. No authentication.
-import { Type } from '@sinclair/typebox';
+import { Type } from '../../schemas/typebox.js';
 import { constant } from '../../schemas/common.js';
 import { checkReadiness, type Readiness } from '../../services/health.js';
 import { scopeOf } from '../request-scope.js';
