@@ -23,6 +23,8 @@ export class ManualClock implements Clock {
 }
 
 const DAY_MS = 86_400_000;
+/** Date's range: ±100,000,000 days either side of the epoch. */
+const MAX_TIME = 8.64e15;
 const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
 let cachedDay = Number.NaN;
@@ -35,7 +37,8 @@ let cachedPrefix = '';
  */
 export function isoMillis(ms: number): string {
   const day = Math.floor(ms / DAY_MS) * DAY_MS;
-  if (day !== cachedDay || !Number.isInteger(ms)) {
+  // The last day of the range holds one valid time: past it, Date throws, and so must this.
+  if (day !== cachedDay || !Number.isInteger(ms) || ms > MAX_TIME) {
     const full = new Date(ms).toISOString();
     if (Number.isInteger(ms)) {
       cachedDay = day;

@@ -34,6 +34,9 @@ test('fractions and times outside the range behave as toISOString', () => {
   assert.is(isoMillis(1.7), new Date(1.7).toISOString());
   assert.is(isoMillis(1796224250714.9), new Date(1796224250714.9).toISOString());
   assert.throws(() => isoMillis(MAX + 1), RangeError);
+  // Right after the last valid time, whose day the cache then holds.
+  assert.is(isoMillis(MAX), new Date(MAX).toISOString());
+  assert.throws(() => isoMillis(MAX + 1), RangeError);
   assert.throws(() => isoMillis(Number.NaN), RangeError);
 });
 
