@@ -22,6 +22,12 @@ export interface LoadOptions {
   request(i: number): Req;
   /** The expected status; anything else counts as an error. */
   expect: number;
+  /**
+   * Open loop: send `rate` requests per second on schedule, whatever the answers do, over at most
+   * `connections` sockets (a request waits for a free one). Latency counts from the scheduled time,
+   * so a stall delays every request behind it as it would delay real clients. Without it: closed loop.
+   */
+  rate?: number;
 }
 
 export interface LoadResult {
@@ -60,24 +66,42 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let firstError: string | null = null;
   const started = performance.now();
   const deadline = started + o.seconds * 1000;
+  const one = async (r: Req, t: number) => {
+    try {
+      const res = await send(agent, '127.0.0.1', port, r);
+      if (res.status !== o.expect) {
+        errors++;
+        firstError ??= `${r.method} ${r.path} → ${res.status} ${res.body.slice(0, 200)}`;
+      }
+    } catch (err) {
+      errors++;
+      firstError ??= `${r.method} ${r.path} → ${(err as Error).message}`;
+    }
+    latencies.push(performance.now() - t);
+  };
   const worker = async () => {
     while (next < o.maxRequests && performance.now() < deadline) {
       const r = o.request(next++);
-      const t = performance.now();
-      try {
-        const res = await send(agent, '127.0.0.1', port, r);
-        if (res.status !== o.expect) {
-          errors++;
-          firstError ??= `${r.method} ${r.path} → ${res.status} ${res.body.slice(0, 200)}`;
-        }
-      } catch (err) {
-        errors++;
-        firstError ??= `${r.method} ${r.path} → ${(err as Error).message}`;
-      }
-      latencies.push(performance.now() - t);
+      await one(r, performance.now());
     }
   };
-  await Promise.all(Array.from({ length: o.connections }, worker));
+  const scheduled = async (rate: number) => {
+    const inFlight = new Set<Promise<void>>();
+    while (next < o.maxRequests) {
+      const due = started + (next * 1000) / rate;
+      if (due >= deadline) break;
+      const wait = due - performance.now();
+      // Behind schedule, the due requests go out at once, but answers are read in between.
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      else if (next % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+      const p = one(o.request(next++), due);
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+    }
+    await Promise.all(inFlight);
+  };
+  if (o.rate === undefined) await Promise.all(Array.from({ length: o.connections }, worker));
+  else await scheduled(o.rate);
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);

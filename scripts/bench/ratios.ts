@@ -42,7 +42,15 @@ export interface ScenarioResult {
   throughput: Stat;
   p50: Stat;
   p99: Stat;
+  /**
+   * Latency at the same offered load: both sides sent `rate` requests a second on schedule (open
+   * loop), `rate` being a share of the broker's median closed-loop throughput.
+   */
+  sameRate: { rate: number; baseline: Run; broker: Run };
 }
+
+/** The open-loop rate, as a share of the broker's closed-loop throughput: busy, not saturated. */
+export const SAME_RATE_SHARE = 0.7;
 
 export function stat(xs: number[]): Stat {
   const s = [...xs].sort((a, b) => a - b);
@@ -66,6 +74,7 @@ async function measure(
   run: number,
   seconds: number,
   shares: () => CpuShares = () => NO_SHARES,
+  rate?: number,
 ): Promise<Run> {
   const make = await s.prepare(target, run);
   const sharesBefore = shares();
@@ -77,6 +86,7 @@ async function measure(
     maxRequests: s.maxRequests,
     request: target === 'baseline' ? forBaseline(make, s.expect) : make,
     expect: s.expect,
+    ...(rate === undefined ? {} : { rate }),
   });
   const used = diff(before, await child.sample());
   const others = cpuDiff(sharesBefore, shares());
@@ -113,9 +123,23 @@ export async function runScenario(
         (broker.errors > 0 ? ` · ${broker.errors} errors, first: ${broker.firstError}` : ''),
     );
   }
+  // In a closed loop each side's latency is mostly its own queue (connections ÷ throughput), so the
+  // rounds' latency ratios restate the throughput ratio; at one offered rate they compare service.
+  const rate = SAME_RATE_SHARE * stat(rounds.map((r) => r.broker.perSecond)).median;
+  const sameRate = {
+    rate,
+    baseline: await measure(s, children.baseline, 'baseline', run++, s.seconds, o.shares, rate),
+    broker: await measure(s, children.broker, 'broker', run++, s.seconds, o.shares, rate),
+  };
+  o.log(
+    `  at ${rate.toFixed(0)}/s for both (open loop): baseline p50 ${sameRate.baseline.p50ms.toFixed(1)} p99 ${sameRate.baseline.p99ms.toFixed(1)} ms · ` +
+      `broker p50 ${sameRate.broker.p50ms.toFixed(1)} p99 ${sameRate.broker.p99ms.toFixed(1)} ms · p99 ×${(sameRate.broker.p99ms / sameRate.baseline.p99ms).toFixed(2)}` +
+      (sameRate.broker.errors > 0 ? ` · ${sameRate.broker.errors} errors, first: ${sameRate.broker.firstError}` : ''),
+  );
   return {
     name: s.name,
     connections: s.connections,
+    sameRate,
     rounds,
     throughput: stat(rounds.map((r) => r.broker.perSecond / r.baseline.perSecond)),
     p50: stat(rounds.map((r) => r.broker.p50ms / r.baseline.p50ms)),

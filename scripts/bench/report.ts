@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ColdStart } from './cold-start.js';
-import type { Run, ScenarioResult, Stat } from './ratios.js';
+import { SAME_RATE_SHARE, type Run, type ScenarioResult, type Stat } from './ratios.js';
 import type { ReconcileResult } from './reconcile-scale.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -75,6 +75,24 @@ export function report(r: Report): string {
     }),
     '',
   ];
+  if (r.results.length > 0) {
+    lines.push(
+      '### Latency at the same offered load',
+      '',
+      `In the closed loop above each side's latency is mostly its own queue (${s.connections} connections ÷ its throughput), so the`,
+      `latency ratios restate the throughput ratio. Here both sides were sent the same ${(SAME_RATE_SHARE * 100).toFixed(0)} % of the broker's median`,
+      `throughput, on schedule (open loop, ${s.seconds} s each, latency from the scheduled time), so the ratio compares service.`,
+      '',
+      '| scenario | rate | broker p50 / p99 | baseline p50 / p99 | p99 ratio | errors |',
+      '|---|---:|---:|---:|---:|---:|',
+      ...r.results.map(
+        (x) =>
+          `| ${x.name} | ${x.sameRate.rate.toFixed(0)}/s | ${x.sameRate.broker.p50ms.toFixed(1)} / ${x.sameRate.broker.p99ms.toFixed(1)} ms | ` +
+          `${x.sameRate.baseline.p50ms.toFixed(1)} / ${x.sameRate.baseline.p99ms.toFixed(1)} ms | ×${(x.sameRate.broker.p99ms / x.sameRate.baseline.p99ms).toFixed(2)} | ${x.sameRate.broker.errors} |`,
+      ),
+      '',
+    );
+  }
   if (reserve && solo) {
     const per = (x: ScenarioResult) => median(x.rounds.map((q) => q.broker.perSecond));
     lines.push(`One sender against 200 senders (broker throughput, medians): ×${(per(solo) / per(reserve)).toFixed(2)} (goal ≥ 0.25).`, '');
