@@ -1,10 +1,10 @@
 // Starts scripts/bench/broker.ts (or the baseline) as a child process and reads its counters.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildStats } from './ipc-server.js';
+import { readStat } from './machine-cpu.js';
 
 export interface Sample {
   /** Broker CPU (user + system), µs, from process.cpuUsage() inside the broker. */
@@ -26,18 +26,8 @@ export interface BrokerChild {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
-
-function procCpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-  } catch {
-    return Number.NaN;
-  }
-}
+/** The process's own CPU from /proc (10 ms ticks): a cross-check of what it reports itself. */
+const procCpuMs = (pid: number): number => readStat(pid)?.ownMs ?? Number.NaN;
 
 export interface ChildOptions {
   /** broker.ts (default) or baseline.ts. */

@@ -15,7 +15,7 @@ export interface CpuShares {
   loadGeneratorMs: number;
 }
 
-interface ProcStat {
+export interface ProcStat {
   pid: number;
   ppid: number;
   comm: string;
@@ -24,7 +24,8 @@ interface ProcStat {
   childrenMs: number;
 }
 
-function readStat(pid: number): ProcStat | null {
+/** One process's line of /proc/<pid>/stat, or null when it is gone. */
+export function readStat(pid: number): ProcStat | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const close = stat.lastIndexOf(')');
