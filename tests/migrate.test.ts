@@ -12,7 +12,7 @@ import { freshDatabase, harness, testEnv, withDatabase } from './helpers/harness
 import { runScript } from './helpers/processes.js';
 
 const test = suite('migrations');
-const ALL = ['00001_init.sql', '00002_url_expiry_and_convo_index.sql', '00003_one_statement_routes.sql', '00004_job_leases.sql', '00005_audit_position.sql', '00006_upload_part_md5s.sql', '00007_byte_quota.sql', '00008_ack_generic_plans.sql'];
+const ALL = ['00001_init.sql', '00002_url_expiry_and_convo_index.sql', '00003_one_statement_routes.sql', '00004_job_leases.sql', '00005_audit_position.sql', '00006_upload_part_md5s.sql', '00007_byte_quota.sql', '00008_ack_generic_plans.sql', '00009_pending_count_indexes.sql'];
 let dir: string;
 
 async function emptyDatabase(): Promise<Sql> {
