@@ -1,7 +1,8 @@
 // The Koa application: middleware order and the routers. No I/O happens here.
 import { createServer as createHttpServer, type Server } from 'node:http';
-import Router from '@koa/router';
-import Koa from 'koa';
+import type RouterClass from '@koa/router';
+import type KoaClass from 'koa';
+import { requireCjs } from './cjs.js';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { devPage, devPageEnabled } from './dev/dev-page.js';
@@ -15,6 +16,10 @@ import { mountRoutes, type RouteDef } from './http/route.js';
 import { apiRoutes } from './http/routes/index.js';
 import { opsRoutes } from './http/routes/ops.js';
 
+// Required, not imported: src/cjs.ts.
+const Koa = requireCjs('koa') as typeof KoaClass;
+const Router = requireCjs('@koa/router') as typeof RouterClass;
+
 export const API_VERSION = '1.0.0';
 
 /** Every route the broker serves, /openapi.json's among them. */
@@ -27,7 +32,7 @@ export function allRoutes(config: Readonly<Config>): RouteDef[] {
 /** The OpenAPI document of a broker with this configuration (limits are part of the schemas). */
 export const openApiDocument = (config: Readonly<Config>) => buildOpenApi(allRoutes(config), API_VERSION);
 
-export function createApp(app: AppContext): Koa {
+export function createApp(app: AppContext): KoaClass {
   const koa = new Koa({ proxy: false });
   koa.silent = true; // errors are logged by the error handler, with the request they belong to
   const all = allRoutes(app.config);

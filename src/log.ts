@@ -1,6 +1,11 @@
 import { createRequire } from 'node:module';
-import { pino, type DestinationStream, type Logger } from 'pino';
+import type * as Pino from 'pino';
+import type { DestinationStream, Logger } from 'pino';
+import { requireCjs } from './cjs.js';
 import type { LogLevel } from './config.js';
+
+// Required, not imported: src/cjs.ts.
+const { pino } = requireCjs('pino') as typeof Pino;
 
 export type { Logger };
 

@@ -1,8 +1,12 @@
 // Prometheus metrics through prom-client, one registry per context (tests run many contexts).
 // Labels come from bounded sets only (route patterns, operations, error codes), never from ids or paths.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type * as PromClient from 'prom-client';
+import { requireCjs } from './cjs.js';
 import type { PoolSnapshot } from './db/pool-stats.js';
 import type { StoreObserver } from './store/store.js';
+
+// Required, not imported: src/cjs.ts.
+const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = requireCjs('prom-client') as typeof PromClient;
 
 /** What the database pool gauges are read from at scrape time (src/db/pool-stats.ts). */
 export type PoolStats = () => Promise<PoolSnapshot | null>;

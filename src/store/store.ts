@@ -1,7 +1,18 @@
 // The only module that talks S3. Presigning uses one S3RequestPresigner built at start on a
 // hand-built request: getSignedUrl re-resolves endpoints and clones the middleware stack on
 // every call (~0.9 ms); this path costs ~0.06 ms (measured here; README, "Architecture", storage facts).
-import {
+import type * as S3 from '@aws-sdk/client-s3';
+import type { CORSRule, LifecycleRule } from '@aws-sdk/client-s3';
+import type * as Presigner from '@aws-sdk/s3-request-presigner';
+import type * as Protocols from '@smithy/core/protocols';
+import { createHash, createHmac } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { requireCjs } from '../cjs.js';
+import type { StoreConfig } from '../config.js';
+
+// Required, not imported: src/cjs.ts.
+const {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -13,15 +24,9 @@ import {
   PutBucketLifecycleConfigurationCommand,
   S3Client,
   S3ServiceException,
-  type CORSRule,
-  type LifecycleRule,
-} from '@aws-sdk/client-s3';
-import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
-import { HttpRequest } from '@smithy/core/protocols';
-import { createHash, createHmac } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
-import type { StoreConfig } from '../config.js';
+} = requireCjs('@aws-sdk/client-s3') as typeof S3;
+const { S3RequestPresigner } = requireCjs('@aws-sdk/s3-request-presigner') as typeof Presigner;
+const { HttpRequest } = requireCjs('@smithy/core/protocols') as typeof Protocols;
 
 export interface PresignedRequest {
   url: string;
@@ -109,9 +114,9 @@ export interface StoreObserver {
 }
 
 export class BlobStore {
-  readonly client: S3Client;
+  readonly client: S3.S3Client;
   readonly bucket: string;
-  private readonly presigner: S3RequestPresigner;
+  private readonly presigner: Presigner.S3RequestPresigner;
   private readonly base: { protocol: string; hostname: string; port: number | undefined; pathPrefix: string };
   private readonly region: string;
   /** Kept-alive sockets for HEAD (see head()). */
@@ -164,7 +169,7 @@ export class BlobStore {
     }
   }
 
-  private request(method: string, key: string, query: Record<string, string>, headers: Record<string, string>): HttpRequest {
+  private request(method: string, key: string, query: Record<string, string>, headers: Record<string, string>): Protocols.HttpRequest {
     return new HttpRequest({
       method,
       protocol: this.base.protocol,
@@ -176,7 +181,7 @@ export class BlobStore {
     });
   }
 
-  private async presign(req: HttpRequest, now: Date, expiresIn: number, signed: string[]): Promise<PresignedRequest> {
+  private async presign(req: Protocols.HttpRequest, now: Date, expiresIn: number, signed: string[]): Promise<PresignedRequest> {
     const clientHeaders = { ...req.headers };
     delete clientHeaders.host;
     const signedReq = await this.presigner.presign(req, {
@@ -187,7 +192,7 @@ export class BlobStore {
       // Keep signed conditional headers as headers: hoisted into the query they would not be enforced.
       unhoistableHeaders: new Set(signed.filter((h) => h.startsWith('x-amz-'))),
     });
-    return { url: formatUrl(signedReq as HttpRequest), headers: clientHeaders, expiresAt: new Date(now.getTime() + expiresIn * 1000) };
+    return { url: formatUrl(signedReq as Protocols.HttpRequest), headers: clientHeaders, expiresAt: new Date(now.getTime() + expiresIn * 1000) };
   }
 
   /** A single PUT bound to one size, one MD5, one content type, and to a key that does not exist yet. */
@@ -423,7 +428,7 @@ function encodeKey(key: string): string {
   return key.split('/').map(encodeURIComponent).join('/');
 }
 
-function formatUrl(req: HttpRequest): string {
+function formatUrl(req: Protocols.HttpRequest): string {
   const port = req.port === undefined ? '' : `:${req.port}`;
   const query = Object.entries(req.query)
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
