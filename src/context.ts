@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { createTokenVerifier, type TokenVerifier } from './auth.js';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './clock.js';
-import { migrate, pendingMigrations } from './db/migrate.js';
+import { prepareSchema } from './db/migrate.js';
 import { poolStats } from './db/pool-stats.js';
 import { createSql, type Sql } from './db/sql.js';
 import type { CorsFront } from './dev/cors-front.js';
@@ -75,14 +75,9 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
     metrics.observePool(poolSize, poolStats(sql, applicationName));
     store = new BlobStore({ ...config.store, endpoint: dev.storeEndpoint }, storeObserver(metrics));
     const mode = options.migrate ?? true;
-    if (mode === true) {
-      const { applied } = await migrateDatabase(config, dev.databaseUrl);
+    if (mode !== false) {
+      const { applied } = await prepareSchema(config, dev.databaseUrl, mode);
       if (applied.length > 0) log.info({ applied }, 'migrations applied');
-    } else if (mode === 'check') {
-      const pending = await pendingMigrations(sql);
-      if (pending.length > 0) {
-        throw new Error(`the database lacks migrations ${pending.join(', ')}; run the migrate step first (MIGRATE_ON_START=false)`);
-      }
     }
     const clock = options.clock ?? systemClock;
     let limiter: RequestLimiter | null = null;
@@ -124,25 +119,6 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
     redis?.disconnect();
     await dev.stop();
     throw err;
-  }
-}
-
-/**
- * Migrations run on DATABASE_DIRECT_URL when set (PostgreSQL itself, not a transaction pooler: long
- * DDL under a pooler's query timeouts is not worth the risk), else on DATABASE_URL. They are one
- * transaction under a transaction-level advisory lock, so they also work through PgBouncer.
- */
-export async function migrateDatabase(config: Readonly<Config>, databaseUrl: string): Promise<{ applied: string[] }> {
-  const direct = config.databaseDirectUrl !== null;
-  const sql = createSql(config.databaseDirectUrl ?? databaseUrl, {
-    max: 1,
-    applicationName: 'mls-blob-broker-migrate',
-    prepare: direct || config.databasePrepare,
-  });
-  try {
-    return await migrate(sql);
-  } finally {
-    await sql.end({ timeout: 2 }).catch(() => {});
   }
 }
 

@@ -7,7 +7,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LEGACY_DIGESTS, migrationDigest } from './migration-digest.js';
-import { transaction, type Sql } from './sql.js';
+import type { Config } from '../config.js';
+import { createSql, transaction, type Sql } from './sql.js';
 
 /** sql/ at the package root: two levels up from src/db, three from the build's dist/src/db. */
 export function findSqlDir(moduleUrl: string | URL): string {
@@ -99,4 +100,43 @@ export async function pendingMigrations(sql: Sql, dir = SQL_DIR): Promise<string
   if (!table?.t) return files.map((f) => f.name);
   const done = new Set((await sql<{ id: number }[]>`select id from schema_migrations`).map((r) => r.id));
   return files.filter((f) => !done.has(f.id)).map((f) => f.name);
+}
+
+/**
+ * Migrations run on DATABASE_DIRECT_URL when set (PostgreSQL itself, not a transaction pooler: long
+ * DDL under a pooler's query timeouts is not worth the risk), else on DATABASE_URL. They are one
+ * transaction under a transaction-level advisory lock, so they also work through PgBouncer.
+ */
+export async function migrateDatabase(config: Readonly<Config>, databaseUrl: string): Promise<{ applied: string[] }> {
+  const direct = config.databaseDirectUrl !== null;
+  const sql = createSql(config.databaseDirectUrl ?? databaseUrl, {
+    max: 1,
+    applicationName: 'mls-blob-broker-migrate',
+    prepare: direct || config.databasePrepare,
+  });
+  try {
+    return await migrate(sql);
+  } finally {
+    await sql.end({ timeout: 2 }).catch(() => {});
+  }
+}
+
+/**
+ * A start's schema step, on a connection of its own (it runs as soon as the database answers,
+ * before the broker's pool exists): `true` applies the pending migrations (MIGRATE_ON_START=true);
+ * `'check'` refuses to start while a migration of this build is missing (migrating is a release step).
+ */
+export async function prepareSchema(config: Readonly<Config>, databaseUrl: string, mode: true | 'check'): Promise<{ applied: string[] }> {
+  if (mode === true) return migrateDatabase(config, databaseUrl);
+  const sql = createSql(databaseUrl, { max: 1, applicationName: 'mls-blob-broker-migrate', prepare: config.databasePrepare });
+  let pending: string[];
+  try {
+    pending = await pendingMigrations(sql);
+  } finally {
+    await sql.end({ timeout: 2 }).catch(() => {});
+  }
+  if (pending.length > 0) {
+    throw new Error(`the database lacks migrations ${pending.join(', ')}; run the migrate step first (MIGRATE_ON_START=false)`);
+  }
+  return { applied: [] };
 }

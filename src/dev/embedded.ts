@@ -110,14 +110,26 @@ export async function loadDevServiceModules(config: Pick<Config, 'databaseUrl' |
   ]);
 }
 
-/**
- * @param share when true (the server), record the running services for other processes;
- *              when false (CLIs), join a running server's services if there is one.
- */
-export async function resolveDevServices(config: Config, log: Logger, options: { share: boolean }): Promise<DevServices> {
+export interface DevServiceOptions {
+  /**
+   * When true (the server), record the running services for other processes; when false (CLIs),
+   * join a running server's services if there is one.
+   */
+  share: boolean;
+  /**
+   * Work on the database that need not wait for the rest (the server's migrations): called with
+   * its URL as soon as it answers (at once for DATABASE_URL), while the emulator may still be
+   * starting. The services resolve once it has too; when it fails, the start fails as when a part
+   * does: with its reason (a part's own failure comes first), after everything started is stopped.
+   */
+  onDatabase?: (databaseUrl: string) => Promise<void>;
+}
+
+export async function resolveDevServices(config: Config, log: Logger, options: DevServiceOptions): Promise<DevServices> {
   const needPg = config.databaseUrl === null;
   const needR2 = config.store.endpoint === null;
   if (!needPg && !needR2) {
+    await options.onDatabase?.(config.databaseUrl!);
     return { databaseUrl: config.databaseUrl!, storeEndpoint: config.store.endpoint!, started: {}, storeFront: null, stop: async () => {} };
   }
   await mkdir(config.dataDir, { recursive: true });
@@ -127,6 +139,7 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
     if (options.share) {
       throw new Error(`another broker (pid ${running.pid}) already runs the embedded services in ${config.dataDir}; stop it or set DATA_DIR`);
     }
+    await options.onDatabase?.(config.databaseUrl ?? running.databaseUrl!);
     return {
       databaseUrl: config.databaseUrl ?? running.databaseUrl!,
       storeEndpoint: config.store.endpoint ?? running.storeEndpoint!,
@@ -138,9 +151,13 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
 
   // PostgreSQL and the emulator are independent: they start side by side (each is a child process
   // booting on its own), and a start that fails stops whatever did start before its error goes on.
-  const [pg, r2] = await Promise.allSettled([
-    needPg ? startPostgres(path.join(config.dataDir, 'postgres'), log) : null,
+  // Work on the database (onDatabase) begins once PostgreSQL answers, whether or not the emulator
+  // does yet; nothing is stopped before all three have settled.
+  const pgStart = needPg ? startPostgres(path.join(config.dataDir, 'postgres'), log) : Promise.resolve(null);
+  const [pg, r2, onDatabase] = await Promise.allSettled([
+    pgStart,
     needR2 ? startStore(config, runtimeFile, log, options) : null,
+    pgStart.then((started) => options.onDatabase?.(started?.url ?? config.databaseUrl!)),
   ]);
   const stopAll = async () => {
     // The store before the database, as a broker's close stops its clients: front, emulator, PostgreSQL.
@@ -149,9 +166,11 @@ export async function resolveDevServices(config: Config, log: Logger, options: {
     if (options.share) await rm(runtimeFile, { force: true });
   };
   try {
-    // PostgreSQL's failure is reported when both fail, as when they started one after the other.
+    // PostgreSQL's failure is reported when both fail, as when they started one after the other;
+    // a part's own failure before that of the work on the database.
     if (pg.status === 'rejected') throw pg.reason;
     if (r2.status === 'rejected') throw r2.reason;
+    if (onDatabase.status === 'rejected') throw onDatabase.reason;
     const databaseUrl = pg.value?.url ?? config.databaseUrl!;
     const storeEndpoint = r2.value?.front.endpoint ?? config.store.endpoint!;
     const started: DevServices['started'] = {};
@@ -183,7 +202,7 @@ async function startPostgres(pgDir: string, log: Logger) {
 }
 
 /** The local R2 emulator and the CORS front before it; stopping it stops both. */
-async function startStore(config: Config, runtimeFile: string, log: Logger, options: { share: boolean }) {
+async function startStore(config: Config, runtimeFile: string, log: Logger, options: DevServiceOptions) {
   const dir = path.join(config.dataDir, 'r2');
   if (options.share) await stopOrphanEmulator(runtimeFile, log);
   const { startR2Emulator } = await import('./r2-emulator.js');

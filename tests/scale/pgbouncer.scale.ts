@@ -3,7 +3,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../../src/config.js';
-import { createContext, migrateDatabase } from '../../src/context.js';
+import { createContext } from '../../src/context.js';
+import { migrateDatabase } from '../../src/db/migrate.js';
 import { reconcile, SKIPPED_LOCKED } from '../../src/jobs/reconcile.js';
 import { createLogger } from '../../src/log.js';
 import { createSql, type Sql } from '../../src/db/sql.js';
