@@ -105,7 +105,8 @@ async function stopOrphanEmulator(runtimeFile: string, log: Logger): Promise<voi
 export async function loadDevServiceModules(config: Pick<Config, 'databaseUrl' | 'store'>): Promise<void> {
   await Promise.all([
     config.databaseUrl === null ? import('./embedded-postgres.js').then((m) => m.loadEmbeddedPostgres()) : null,
-    config.store.endpoint === null ? import('./r2-emulator.js').then((m) => m.loadMiniflare()) : null,
+    // The emulator's own code loads in its thread (./r2-emulator-thread.ts), beside the broker's.
+    config.store.endpoint === null ? import('./r2-emulator-thread.js') : null,
     config.store.endpoint === null ? import('./cors-front.js') : null,
   ]);
 }
@@ -205,24 +206,38 @@ async function startPostgres(pgDir: string, log: Logger) {
 async function startStore(config: Config, runtimeFile: string, log: Logger, options: DevServiceOptions) {
   const dir = path.join(config.dataDir, 'r2');
   if (options.share) await stopOrphanEmulator(runtimeFile, log);
-  const { startR2Emulator } = await import('./r2-emulator.js');
-  const r2 = await startR2Emulator({
+  const { startR2EmulatorThread } = await import('./r2-emulator-thread.js');
+  const r2 = await startR2EmulatorThread({
     persistDir: dir,
     buckets: [config.store.bucket],
     accessKeyId: config.store.accessKeyId,
     secretAccessKey: config.store.secretAccessKey,
   });
+  // Started from a thread, miniflare's own exit hook (which kills workerd when the process exits) runs
+  // only if that thread is stopped first: a process ending without stopping it (the shutdown deadline)
+  // kills workerd here instead.
+  const workerd = findOwnWorkerd();
+  const killOnExit = () => {
+    try {
+      if (workerd !== null && comm(workerd) === 'workerd') process.kill(workerd, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', killOnExit);
   let front: CorsFront;
   try {
     // Browsers reach the emulator through a front that answers CORS as R2 does with setup-bucket's rules.
     const { startCorsFront } = await import('./cors-front.js');
     front = await startCorsFront({ emulatorEndpoint: r2.endpoint, rules: corsRules(config) });
   } catch (err) {
+    process.off('exit', killOnExit);
     await r2.stop().catch(() => {});
     throw err;
   }
   const stop = async () => {
     await front.stop().catch((err) => log.warn({ err }, 'stopping the CORS front failed'));
+    process.off('exit', killOnExit);
     await r2.stop();
   };
   return { dir, front, stop };

@@ -42,7 +42,7 @@ export function loadMiniflare(): Promise<typeof import('miniflare')> {
   return miniflare;
 }
 
-export async function startR2Emulator(options: {
+export interface R2EmulatorOptions {
   persistDir: string;
   buckets: readonly string[];
   accessKeyId: string;
@@ -50,25 +50,37 @@ export async function startR2Emulator(options: {
   port?: number;
   /** Enables `load` (the benchmark only; never in `npm start`). */
   loader?: boolean;
-}): Promise<R2Emulator> {
-  await mkdir(options.persistDir, { recursive: true });
-  const { Miniflare, Log, LogLevel } = await loadMiniflare();
+}
+
+/**
+ * Miniflare's options for the emulator, all but its log (a Miniflare class: made where Miniflare is
+ * loaded); plain data, so that ./r2-emulator-thread.ts can start the same emulator from a thread.
+ */
+export function miniflareOptions(options: R2EmulatorOptions, secret: string) {
   const credentials = { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey };
   const r2Buckets = Object.fromEntries(options.buckets.map((id, i) => [`B${i}`, { id, s3Credentials: credentials }]));
+  return {
+    modules: true,
+    script: options.loader ? loaderScript(secret) : NOT_FOUND,
+    host: '127.0.0.1',
+    port: options.port ?? 0,
+    r2Buckets,
+    r2Persist: options.persistDir,
+    // The default fetches request.cf data from Cloudflare at start; nothing outside is reachable or needed.
+    cf: false,
+  };
+}
+
+/** The S3 endpoint of an emulator listening on `origin`. */
+export const s3Endpoint = (origin: URL | string) => new URL('/cdn-cgi/local/r2/s3', origin).href;
+
+export async function startR2Emulator(options: R2EmulatorOptions): Promise<R2Emulator> {
+  await mkdir(options.persistDir, { recursive: true });
+  const { Miniflare, Log, LogLevel } = await loadMiniflare();
   const secret = randomBytes(24).toString('hex');
   const bindingOf = new Map(options.buckets.map((id, i) => [id, `B${i}`]));
   return withoutForeignSignalHandlers(async () => {
-    const mf = new Miniflare({
-      modules: true,
-      script: options.loader ? loaderScript(secret) : NOT_FOUND,
-      host: '127.0.0.1',
-      port: options.port ?? 0,
-      r2Buckets,
-      r2Persist: options.persistDir,
-      log: new Log(LogLevel.WARN),
-      // The default fetches request.cf data from Cloudflare at start; nothing outside is reachable or needed.
-      cf: false,
-    });
+    const mf = new Miniflare({ ...miniflareOptions(options, secret), log: new Log(LogLevel.WARN) });
     const origin = await mf.ready;
     const load = async (bucket: string, keys: readonly string[], body: string) => {
       const binding = bindingOf.get(bucket);
@@ -78,7 +90,7 @@ export async function startR2Emulator(options: {
       if (res.status !== 204) throw new Error(`loading ${keys.length} objects: ${res.status}`);
     };
     return {
-      endpoint: new URL('/cdn-cgi/local/r2/s3', origin).href,
+      endpoint: s3Endpoint(origin),
       ...(options.loader ? { load } : {}),
       stop: () => mf.dispose(),
     };
