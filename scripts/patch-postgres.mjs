@@ -1,6 +1,6 @@
-// Run by `npm install`/`npm ci` (postinstall). Three defects of postgres.js 3.4.9, both met when a
-// database backend dies under a transaction (pg_terminate_backend, a failover, a pooler closing
-// the connection); tests/faults.test.ts kills one mid-commit and fails without these fixes:
+// Run by `npm install`/`npm ci` (postinstall). Four defects of postgres.js 3.4.9. The first three are
+// met when a database backend dies under a transaction (pg_terminate_backend, a failover, a pooler
+// closing the connection); tests/faults.test.ts kills one mid-commit and fails without these fixes:
 // 1. nextWrite() writes to a null socket from a setImmediate, so the TypeError escapes every
 //    try/catch and ends the process (porsager/postgres#1208, unfixed upstream). The guard settles
 //    the connection's queries with CONNECTION_CLOSED instead (the broker answers 503).
@@ -11,6 +11,10 @@
 //    connections even when it closed meanwhile: the pool then keeps a connection without a socket
 //    and every query routed to it fails. A closed one is left where the pool's onclose put it, to
 //    be reconnected on demand like any other closed connection.
+// 4. A pool's first query was built before the array types its connection had just fetched were
+//    known (porsager/postgres#789, open upstream): a JavaScript array went as the text "a,b", and
+//    the broker's first ack, commit or reservation with recipients after a start answered 500
+//    ("malformed array literal"). That query now waits for the types (tests/first-array-query.test.ts).
 // Plain JavaScript so that it runs in a production install, where tsx is absent. It refuses a
 // version whose code it does not recognise: check whether that version still needs the fixes.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -59,6 +63,39 @@ const patches = [
       ${MARK} // a connection that closed while reserved stays with the closed ones
       ;(c.queue === reserved || c.queue === full) && onopen(c)
     }`,
+  },
+  {
+    file: 'connection.js',
+    from: `    , needsTypes = options.fetch_types
+    , backendParameters = {}`,
+    to: `    , needsTypes = options.fetch_types
+    , typesFetched = null ${MARK}
+    , backendParameters = {}`,
+  },
+  {
+    file: 'connection.js',
+    from: `      if (needsTypes) {
+        initial.reserve && (initial = null)
+        return fetchArrayTypes()
+      }
+
+      initial && !initial.reserve && execute(initial)
+      options.shared.retries = retries = 0
+      initial = null
+      return`,
+    to: `      if (needsTypes) {
+        initial.reserve && (initial = null)
+        return (typesFetched = fetchArrayTypes())
+      }
+
+      ${MARK} // porsager/postgres#789: the first query is built once the array types are known
+      const first = initial && !initial.reserve ? initial : null
+        , fetched = typesFetched
+      typesFetched = null
+      options.shared.retries = retries = 0
+      initial = null
+      first && (fetched ? fetched.then(() => execute(first), () => execute(first)) : execute(first))
+      return`,
   },
 ];
 
