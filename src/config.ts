@@ -40,6 +40,8 @@ export interface Config {
   databaseDirectUrl: string | null;
   /** Named prepared statements; false behind PgBouncer in transaction mode (before 1.21). */
   databasePrepare: boolean;
+  /** Most connections this instance's pool opens to DATABASE_URL. */
+  databasePoolSize: number;
   /** Apply pending migrations at start; false when migrating is a release step of its own. */
   migrateOnStart: boolean;
   store: StoreConfig;
@@ -159,6 +161,7 @@ function readConfig(read: EnvReader, cwd: string): Config {
     databaseUrl,
     databaseDirectUrl,
     databasePrepare: read.bool('DATABASE_PREPARE', true),
+    databasePoolSize: read.int('DATABASE_POOL_SIZE', 10, 1, 1000),
     migrateOnStart: read.bool('MIGRATE_ON_START', true),
     store: readStore(read),
     jwt: readJwt(read),

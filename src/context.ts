@@ -48,7 +48,7 @@ export interface ContextOptions {
    * without it they are resolved here, with `share`. Stopped here when the context cannot be made.
    */
   dev?: Promise<DevServices>;
-  /** Pool size; CLIs need few connections. */
+  /** Pool size instead of DATABASE_POOL_SIZE; CLIs need few connections. */
   poolSize?: number;
   /** Process-wide default metrics (event loop, memory): for the server only. */
   defaultMetrics?: boolean;
@@ -68,7 +68,7 @@ export async function createContext(config: Readonly<Config>, options: ContextOp
       jwks: { onStale: (err, ageMs) => log.warn({ err, ageSeconds: Math.round(ageMs / 1000) }, 'the JWKS cannot be refreshed; verifying with the last good keys') },
       observe: (outcome) => metrics.tokenVerifications.inc({ outcome }),
     });
-    const poolSize = options.poolSize ?? 10;
+    const poolSize = options.poolSize ?? config.databasePoolSize;
     // Its own name in pg_stat_activity, so the pool gauges count this process's connections only.
     const applicationName = `mls-blob-broker ${randomBytes(4).toString('hex')}`;
     sql = createSql(dev.databaseUrl, { max: poolSize, prepare: config.databasePrepare, applicationName, onQuery: options.onQuery });

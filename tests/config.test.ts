@@ -159,6 +159,14 @@ test('database pooling: DATABASE_PREPARE, DATABASE_DIRECT_URL and MIGRATE_ON_STA
   assert.ok(p.some((x) => x.includes('DATABASE_DIRECT_URL must start')), p.join('; '));
   assert.ok(problems({ DATABASE_DIRECT_URL: 'postgres://db/x' }).some((x) => x.includes('DATABASE_DIRECT_URL needs DATABASE_URL')));
 });
+test('DATABASE_POOL_SIZE: 10 connections by default, a whole number from 1 to 1000', () => {
+  assert.is(loadConfig({}).databasePoolSize, 10);
+  assert.is(loadConfig({ DATABASE_POOL_SIZE: '4' }).databasePoolSize, 4);
+  assert.is(loadConfig({ DATABASE_POOL_SIZE: '1000' }).databasePoolSize, 1000);
+  for (const bad of ['0', '-1', '2.5', 'ten', '1001']) {
+    assert.ok(problems({ DATABASE_POOL_SIZE: bad }).some((x) => x.includes('DATABASE_POOL_SIZE')), bad);
+  }
+});
 test('REDIS_URL is read and must be a redis URL', () => {
   assert.is(loadConfig({}).redisUrl, null);
   assert.is(loadConfig({ REDIS_URL: 'redis://cache:6379' }).redisUrl, 'redis://cache:6379');

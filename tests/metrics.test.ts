@@ -110,4 +110,18 @@ test('the pool gauges count only this broker\'s connections', async () => {
   }
 });
 
+test('DATABASE_POOL_SIZE bounds this broker\'s connections, and the gauge says so', async () => {
+  const small = await startTestApp({ env: { DATABASE_POOL_SIZE: '3' } });
+  try {
+    // Seven statements at once on a pool of three: three connections, the others wait their turn.
+    await Promise.all(Array.from({ length: 7 }, () => small.ctx.sql`select pg_sleep(0.05)`));
+    const s = samples((await small.call('GET', '/metrics')).text);
+    assert.is(s.get('broker_db_pool_max_connections')?.[0]?.value, 3);
+    const open = ['active', 'idle', 'idle_in_transaction'].reduce((n, state) => n + (s.get(`broker_db_pool_${state}_connections`)?.[0]?.value ?? 0), 0);
+    assert.is(open, 3, `open connections ${open}`);
+  } finally {
+    await small.close();
+  }
+});
+
 test.run();

@@ -5,14 +5,16 @@
 // costs (any use of it turns promise hooks on for the whole process):
 //   npm run bench:ab -- --b-node-args "--import ./scripts/bench/fixtures/als-on.mjs"
 // or what the verified-token cache saves:  npm run bench:ab -- --b-env '{"JWT_CACHE_SECONDS":"0"}'
+// or a larger database pool:              npm run bench:ab -- --b-env '{"DATABASE_POOL_SIZE":"10"}'
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { quietAwsSdkNodeWarning } from '../../src/config.js';
 import { createSql } from '../../src/db/sql.js';
 import { harness, stopHarness, testEnv } from '../../tests/helpers/harness.js';
 import { startBrokerChild } from './child.js';
+import { cpuSampler, postmasterPid } from './machine-cpu.js';
 import { runScenario } from './ratios.js';
-import { ackScenario, CONVO, RECIPIENTS, reserveScenario, SENDERS, SOLO } from './scenarios.js';
+import { ackScenario, BENCH_POOL_SIZE, CONVO, RECIPIENTS, reserveScenario, SENDERS, SOLO } from './scenarios.js';
 import { growRecipientRows, seedMembers } from './seed.js';
 
 quietAwsSdkNodeWarning();
@@ -35,9 +37,11 @@ const nodeArgs = values['b-node-args'].split(' ').filter(Boolean).map((a) => (a.
 const bEnv = JSON.parse(values['b-env']) as Record<string, string>;
 const log = (s: string) => process.stdout.write(`${s}\n`);
 
-await harness();
+const { root } = await harness();
+// PostgreSQL's, the emulator's and the load generator's CPU per request beside each broker's own.
+const shares = cpuSampler(postmasterPid(path.join(root, 'postgres')) ?? -1);
 try {
-  const env = await testEnv({ MAX_PENDING_UPLOADS: '100000', LOG_LEVEL: 'info', RECONCILE_CRON: 'off' });
+  const env = await testEnv({ MAX_PENDING_UPLOADS: '100000', LOG_LEVEL: 'info', RECONCILE_CRON: 'off', DATABASE_POOL_SIZE: String(BENCH_POOL_SIZE) });
   const admin = createSql(env.DATABASE_URL!, { max: 2 });
   await seedMembers(admin, CONVO, [...SENDERS, ...RECIPIENTS, ...SOLO]);
   if (values.scenario === 'ack') await growRecipientRows(admin, 100_000, log);
@@ -53,7 +57,7 @@ try {
     const r = await runScenario(
       { ...s, prepare: (_t, run) => s.prepare('broker', run) },
       { baseline: a, broker: b },
-      { rounds: Number(values.rounds), warmupSeconds: 2, log: (l) => log(l.replace('baseline', 'A').replace('broker', 'B').replace(' baseline,', ' A,').replace(' broker', ' B')) },
+      { rounds: Number(values.rounds), warmupSeconds: 2, shares, log: (l) => log(l.replace("baseline's", "A's").replace('baseline', 'A').replace('broker', 'B').replace(' baseline,', ' A,').replace(' broker', ' B')) },
     );
     log(`B ÷ A throughput: ×${r.throughput.median.toFixed(2)} (${r.throughput.min.toFixed(2)}–${r.throughput.max.toFixed(2)})`);
   } finally {

@@ -9,7 +9,7 @@ import { serveOverIpc } from './ipc-server.js';
 
 quietAwsSdkNodeWarning();
 const config = loadConfig();
-const app = await createContext(config, { log: createLogger(config.logLevel), migrate: false, poolSize: 10 });
+const app = await createContext(config, { log: createLogger(config.logLevel), migrate: false });
 const server = createApp(app).listen(0, '127.0.0.1');
 await once(server, 'listening');
 serveOverIpc(server, () => app.close());

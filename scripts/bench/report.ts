@@ -11,7 +11,7 @@ import type { ReconcileResult } from './reconcile-scale.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 export interface Report {
-  settings: { quick: boolean; connections: number; seconds: number; warmupSeconds: number; rounds: number; smallRows: number; largeRows: number };
+  settings: { quick: boolean; connections: number; poolSize: number; seconds: number; warmupSeconds: number; rounds: number; smallRows: number; largeRows: number };
   results: ScenarioResult[];
   explain: string;
   seedSeconds: number;
@@ -61,6 +61,7 @@ export function report(r: Report): string {
     'better; latency ratios: lower is better. CPU per request, machine-wide (medians over the rounds): the broker',
     'process, PostgreSQL (postmaster and every process under it, background work included), the R2 emulator',
     '(workerd) and the load generator; for the baseline, its process + the load generator.',
+    `The broker runs with \`DATABASE_POOL_SIZE=${s.poolSize}\` (\`--pool N\` changes it; why ${s.poolSize}: \`scripts/bench/scenarios.ts\`, BENCH_POOL_SIZE).`,
     '',
     '| scenario | throughput | p50 | p99 | broker req/s | broker p50 / p99 | baseline req/s | baseline p99 | CPU / req: broker · PostgreSQL · emulator · load generator | baseline CPU / req | errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

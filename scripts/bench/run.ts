@@ -1,10 +1,11 @@
-// npm run bench -- [--quick] [--profile] [--only <regex>]
+// npm run bench -- [--quick] [--profile] [--only <regex>] [--pool N]
 // Every hot route against a baseline in the same run (scripts/bench/baseline.ts: bare Koa, the same
 // jose verification and JSON body reader), as ratios; then reconciliation at scale, cold start, and
 // what an upload and a presign cost the broker. Results: scripts/bench/RESULTS.md.
 // --profile writes the broker's CPU profile (--cpu-prof) under scripts/bench/profiles/.
 // --only <regex> runs only the ratio scenarios and sections ('reconcile', 'cold start', 'upload cost')
 // whose name matches, and leaves RESULTS.md alone.
+// --pool N: the broker's DATABASE_POOL_SIZE (default BENCH_POOL_SIZE, 4; see scenarios.ts).
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ import { cpuSampler, postmasterPid } from './machine-cpu.js';
 import { runScenario, type Scenario, type ScenarioResult } from './ratios.js';
 import { reconcileAtScale, type ReconcileResult } from './reconcile-scale.js';
 import { report } from './report.js';
-import { ackScenario, commitScenario, CONVO, fetchScenario, pendingScenario, RECIPIENTS, reserveScenario, SENDERS, SOLO, soloScenario } from './scenarios.js';
+import { ackScenario, BENCH_POOL_SIZE, commitScenario, CONVO, fetchScenario, pendingScenario, RECIPIENTS, reserveScenario, SENDERS, SOLO, soloScenario } from './scenarios.js';
 import { explainPending, growRecipientRows, seedMembers } from './seed.js';
 import { uploadCost } from './upload-cost.js';
 
@@ -27,12 +28,16 @@ const quick = args.includes('--quick');
 const profile = args.includes('--profile');
 const onlyAt = args.indexOf('--only');
 const only = onlyAt >= 0 ? new RegExp(args[onlyAt + 1] ?? '.') : null;
+const poolAt = args.indexOf('--pool');
+const poolSize = poolAt >= 0 ? Number(args[poolAt + 1]) : BENCH_POOL_SIZE;
+if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 1000) throw new Error(`--pool takes a whole number of connections from 1 to 1000, not ${args[poolAt + 1]}`);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const log = (s: string) => process.stdout.write(`${s}\n`);
 
 export const SETTINGS = {
   quick,
   connections: 50,
+  poolSize,
   seconds: quick ? 2 : 5,
   warmupSeconds: quick ? 1 : 2,
   rounds: 3,
@@ -45,7 +50,7 @@ export const SETTINGS = {
 const wants = (name: string) => only === null || only.test(name);
 
 async function ratios(): Promise<{ results: ScenarioResult[]; explain: string; seedSeconds: number }> {
-  const env = await testEnv({ MAX_PENDING_UPLOADS: '100000', LOG_LEVEL: 'info', RECONCILE_CRON: 'off' });
+  const env = await testEnv({ MAX_PENDING_UPLOADS: '100000', LOG_LEVEL: 'info', RECONCILE_CRON: 'off', DATABASE_POOL_SIZE: String(poolSize) });
   const admin = createSql(env.DATABASE_URL!, { max: 2 });
   await seedMembers(admin, CONVO, [...SENDERS, ...RECIPIENTS, ...SOLO]);
   const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(here, 'profiles')}`] : [];

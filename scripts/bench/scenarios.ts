@@ -10,6 +10,13 @@ import type { Scenario, Target } from './ratios.js';
 import { benchDid, benchMessageId, MEASURED_DIDS, measuredRecipient } from './seed.js';
 
 export const CONVO = 'bench';
+/**
+ * The broker's DATABASE_POOL_SIZE in the benchmark (`--pool N` changes it). PostgreSQL shares these two
+ * cores with the broker, the emulator and the load generator: its own rule of thumb (about twice its
+ * cores in connections) gives 4. At 10, reservations ran ×0.27–0.41 instead of ×0.38–0.55 of the
+ * baseline, with a 1.5–5 × worse open-loop p99 (NOTES, round 5).
+ */
+export const BENCH_POOL_SIZE = 4;
 export const SENDERS = Array.from({ length: 200 }, (_, i) => benchDid(100_000 + i));
 export const RECIPIENTS = Array.from({ length: 10 }, (_, i) => benchDid(200_000 + i));
 /** One fresh sender per run of the one-sender scenario: its open uploads start from zero each run. */

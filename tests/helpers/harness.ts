@@ -132,6 +132,8 @@ export async function testEnv(env: Record<string, string> = {}): Promise<Record<
     // Suites drive many requests from one DID on a clock that barely moves; the limit has its own test.
     RATE_LIMIT_PER_MINUTE: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Dozens of brokers share the suite's one PostgreSQL: fewer connections each than the default 10.
+    DATABASE_POOL_SIZE: '8',
     ...env,
   };
 }
@@ -177,7 +179,6 @@ export async function startTestApp(options: TestEnvOptions = {}): Promise<TestAp
     clock,
     log,
     migrate: false,
-    poolSize: 8,
     onQuery: options.onQuery,
     defaultMetrics: options.defaultMetrics ?? false,
   });
