@@ -13,8 +13,9 @@ export const CONVO = 'bench';
 /**
  * The broker's DATABASE_POOL_SIZE in the benchmark (`--pool N` changes it). PostgreSQL shares these two
  * cores with the broker, the emulator and the load generator: its own rule of thumb (about twice its
- * cores in connections) gives 4. At 10, reservations ran ×0.27–0.41 instead of ×0.38–0.55 of the
- * baseline, with a 1.5–5 × worse open-loop p99 (NOTES, round 5).
+ * cores in connections) gives 4. Measured against 10 in one run (`npm run bench:ab -- --b-env
+ * '{"DATABASE_POOL_SIZE":"10"}'`): 10 served ×0.82 (0.66–0.82) the reservations and ×0.90 (0.83–0.92)
+ * the acks, with 3.0 and 1.3 times the open-loop p99 (NOTES, round 6).
  */
 export const BENCH_POOL_SIZE = 4;
 export const SENDERS = Array.from({ length: 200 }, (_, i) => benchDid(100_000 + i));
