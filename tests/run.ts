@@ -20,9 +20,14 @@ register('./helpers/uvu-hooks.mjs', import.meta.url);
 // and R2 emulator are stopped first: they are separate processes and would outlive us.
 let stopping: Promise<void> | undefined;
 const stopShared = () => (stopping ??= stopHarness().catch((err) => void process.stderr.write(`stopping the shared services failed: ${String(err)}\n`)));
+let aborted = false;
 const abort = (why: string, err?: unknown) => {
+  if (aborted) return;
+  aborted = true;
   writeSync(2, `\ntest run aborted: ${why}${err === undefined ? '' : `\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}`}\n`);
   void stopShared().then(() => process.exit(1));
+  // Stopping may itself hang on whatever stalled the run: the run ends all the same.
+  setTimeout(() => process.exit(1), 20_000).unref();
 };
 process.once('SIGINT', () => abort('SIGINT'));
 process.once('SIGTERM', () => abort('SIGTERM'));
@@ -47,11 +52,24 @@ if (files.length === 0) {
 
 let total = 0;
 let passed = 0;
+// A test that never finishes would hold CI until its time limit (the R2 emulator's workerd once
+// spun at 100 % CPU without accepting connections): when uvu prints nothing — no finished test, no
+// file begun — for TEST_STALL_SECONDS (default 300; the slowest test takes about a minute), the
+// run ends as failed, naming the file it stopped in.
+const stallSeconds = Number(process.env.TEST_STALL_SECONDS ?? 300);
+let lastOutput = performance.now();
+let currentFile = '(none begun)';
+setInterval(() => {
+  if (performance.now() - lastOutput > stallSeconds * 1000) abort(`no test has finished for ${stallSeconds} s, in ${currentFile}`);
+}, 1000).unref();
 const write = process.stdout.write.bind(process.stdout);
 process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
   const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
   // eslint-disable-next-line no-control-regex
   const plain = text.replace(/\u001b\[[0-9;]*m/g, '');
+  lastOutput = performance.now();
+  const file = /^(\S+\.(?:test|scale|fixture)\.ts)$/m.exec(plain);
+  if (file) currentFile = file[1]!;
   const t = /Total:\s+(\d+)/.exec(plain);
   const p = /Passed:\s+(\d+)/.exec(plain);
   if (t) total = Number(t[1]);
