@@ -7,13 +7,15 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnUntil } from '../../tests/helpers/processes.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 
 export interface ColdStart {
+  /** Seconds to build npm start's bundle from scratch, as the first start after a change to src/ does. */
+  bundleSeconds: number;
   brokerFirst: number;
   brokerRestart: number;
   partsFirst: number;
@@ -87,7 +89,17 @@ async function partsStart(dir: string): Promise<Started> {
 export async function coldStart(log: (s: string) => void): Promise<ColdStart> {
   const brokerDir = await mkdtemp(path.join(tmpdir(), 'bench-start-'));
   const partsDir = await mkdtemp(path.join(tmpdir(), 'bench-parts-'));
+  const buildDir = await mkdtemp(path.join(tmpdir(), 'bench-bundle-'));
   try {
+    // npm start's bundle (scripts/bundle.mjs): made current first, so that both starts below measure
+    // a start; what a build adds to the first start after a change is measured on its own.
+    const { bundledEntry } = (await import(pathToFileURL(path.join(root, 'scripts', 'bundle.mjs')).href)) as {
+      bundledEntry(root: string, entry: string, cacheDir?: string): Promise<{ file: string; built: boolean }>;
+    };
+    await bundledEntry(root, 'src/main.ts');
+    const b0 = performance.now();
+    await bundledEntry(root, 'src/main.ts', buildDir);
+    const bundleSeconds = (performance.now() - b0) / 1000;
     const times: number[] = [];
     // Parts and broker alternate, so both see the machine in the same state.
     for (const [fn, dir] of [[partsStart, partsDir], [npmStart, brokerDir], [partsStart, partsDir], [npmStart, brokerDir]] as const) {
@@ -96,9 +108,10 @@ export async function coldStart(log: (s: string) => void): Promise<ColdStart> {
       await stop(s.child, dir);
     }
     const [partsFirst, brokerFirst, partsRestart, brokerRestart] = times as [number, number, number, number];
-    log(`cold start: npm start ${brokerFirst.toFixed(2)} s first, ${brokerRestart.toFixed(2)} s restart; embedded parts ${partsFirst.toFixed(2)} s / ${partsRestart.toFixed(2)} s`);
-    return { brokerFirst, brokerRestart, partsFirst, partsRestart };
+    log(`cold start: npm start ${brokerFirst.toFixed(2)} s first, ${brokerRestart.toFixed(2)} s restart; embedded parts ${partsFirst.toFixed(2)} s / ${partsRestart.toFixed(2)} s; building the bundle ${bundleSeconds.toFixed(2)} s`);
+    return { bundleSeconds, brokerFirst, brokerRestart, partsFirst, partsRestart };
   } finally {
+    await rm(buildDir, { recursive: true, force: true });
     await rm(brokerDir, { recursive: true, force: true });
     await rm(partsDir, { recursive: true, force: true });
   }

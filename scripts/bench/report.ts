@@ -145,6 +145,9 @@ export function report(r: Report): string {
       `| first start | ${c.brokerFirst.toFixed(2)} s | ${c.partsFirst.toFixed(2)} s | ×${(c.brokerFirst / c.partsFirst).toFixed(2)} |`,
       `| restart | ${c.brokerRestart.toFixed(2)} s | ${c.partsRestart.toFixed(2)} s | ×${(c.brokerRestart / c.partsRestart).toFixed(2)} |`,
       '',
+      `\`npm start\` runs one bundle of \`src/\` (\`scripts/bundle.mjs\`), cached; both starts above found it current. The first start after a`,
+      `change to \`src/\` builds it first: ${c.bundleSeconds.toFixed(2)} s more in this run.`,
+      '',
     );
   }
   if (r.failures.length > 0) lines.push('## Sections that failed in this run', '', ...r.failures.map((f) => `- ${f}`), '');
