@@ -54,9 +54,13 @@ let total = 0;
 let passed = 0;
 // A test that never finishes would hold CI until its time limit (the R2 emulator's workerd once
 // spun at 100 % CPU without accepting connections): when uvu prints nothing — no finished test, no
-// file begun — for TEST_STALL_SECONDS (default 300; the slowest test takes about a minute), the
-// run ends as failed, naming the file it stopped in.
+// file begun — for TEST_STALL_SECONDS (default 300, far longer than any one test takes), the run
+// ends as failed, naming the file it stopped in.
 const stallSeconds = Number(process.env.TEST_STALL_SECONDS ?? 300);
+if (!(stallSeconds > 0)) {
+  process.stderr.write(`TEST_STALL_SECONDS must be a positive number of seconds, not ${JSON.stringify(process.env.TEST_STALL_SECONDS)}\n`);
+  process.exit(2);
+}
 let lastOutput = performance.now();
 let currentFile = '(none begun)';
 setInterval(() => {

@@ -1,7 +1,7 @@
 // tests/run.ts itself: a failing before hook is reported with its error, a run that stops moving
 // ends with the file it stopped in, and the shared PostgreSQL and R2 emulator are stopped however
 // the run ends.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -75,6 +75,18 @@ test('a run in which no test finishes for TEST_STALL_SECONDS ends, naming its fi
     assert.equal(left, [], `the shared PostgreSQL and emulator outlived the run:\n${out}`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+});
+
+test('TEST_STALL_SECONDS that is not a positive number is refused before anything starts', () => {
+  for (const bad of ['abc', '0', '-5']) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'tests/run.ts', '--fixtures', 'stall'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', TEST_STALL_SECONDS: bad },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.is(r.status, 2, `${bad}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /TEST_STALL_SECONDS must be a positive number of seconds/);
   }
 });
 
