@@ -49,6 +49,24 @@ test('starts on embedded defaults, is ready, and stops cleanly on SIGTERM', asyn
   assert.equal(r.leftovers, [], 'no postgres or workerd process is left behind');
 });
 
+test('a signal to its whole process group (Ctrl-C on a terminal) stops it as cleanly, within 5 s', async () => {
+  // The embedded PostgreSQL and the emulator get the signal too, and may be gone before the broker
+  // stops them: stopping one that already exited must not wait for an exit that already happened.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const s = await startBroker({ DATA_DIR: dataDir }, { detached: true });
+    const tree = descendants(s.child.pid!);
+    const t0 = Date.now();
+    process.kill(-s.child.pid!, signal);
+    const code = await Promise.race([s.exited, new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
+    const ms = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 200));
+    assert.is(code, 0, `${signal}: ${s.lines.slice(-5).join('\n')}`);
+    assert.ok(ms < 5000, `${signal}: took ${ms} ms`);
+    assert.not.ok(s.lines.some((l) => l.includes('shutdown took too long')), signal);
+    assert.equal(tree.filter(isAlive), [], `${signal}: no postgres or workerd process is left behind`);
+  }
+});
+
 test('SIGTERM lets an in-flight request finish before the process exits', async () => {
   const s = await start(dataDir);
   const { connect } = await import('node:net');

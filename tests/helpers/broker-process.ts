@@ -7,6 +7,8 @@ export interface BrokerOptions {
   /** Node flags after tsx's and before the entry point, e.g. `--import` of a TypeScript fixture. */
   nodeArgs?: string[];
   timeoutMs?: number;
+  /** A process group of its own (signal the whole tree with `process.kill(-pid, …)`, as a terminal does). */
+  detached?: boolean;
 }
 
 const LISTENING = /listening on (http:\/\/[0-9.]+:\d+)/;
@@ -20,6 +22,7 @@ export async function startBroker(env: Record<string, string>, options: BrokerOp
     env: { PORT: '0', ...env, LOG_LEVEL: 'info' },
     ready: (line) => LISTENING.exec(line)?.[1],
     timeoutMs: options.timeoutMs,
+    detached: options.detached,
   });
   return { ...running, url: found };
 }
